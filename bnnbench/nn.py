@@ -1,0 +1,157 @@
+"""Binary layers that delegate to a binarizer, and the autograd pieces binarizers compose.
+
+Every surrogate gradient here is written as `straight_through(hard, soft)`: the forward value is
+exactly `hard` (e.g. sign(x), so values stay ±1/0 bit for bit) and the gradient is that of
+`soft`. A surrogate is then just the function whose derivative the paper gives, e.g.
+ApproxSign's max(0, 2 − 2|x|) is the derivative of clamp(x)·(2 − |clamp(x)|).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import registry
+from .errors import BnnbenchError
+
+
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hard: Tensor, soft: Tensor) -> Tensor:
+        return hard
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return None, grad
+
+
+def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
+    """Forward `hard` exactly, backward the gradient of `soft`."""
+    return _StraightThrough.apply(hard.detach(), soft)
+
+
+def sign_identity_ste(x: Tensor) -> Tensor:
+    """sign(x); gradient 1 everywhere (identity STE)."""
+    return straight_through(torch.sign(x), x)
+
+
+def sign_clipped_ste(x: Tensor) -> Tensor:
+    """sign(x); gradient 1 where |x| ≤ 1 (inclusive), else 0 (clipped STE)."""
+    return straight_through(torch.sign(x), torch.clamp(x, -1.0, 1.0))
+
+
+def approx_sign(x: Tensor) -> Tensor:
+    """sign(x); gradient max(0, 2 − 2|x|) (Bi-Real's ApproxSign)."""
+    c = torch.clamp(x, -1.0, 1.0)
+    return straight_through(torch.sign(x), c * (2.0 - c.abs()))
+
+
+def magnitude_aware_sign(w: Tensor) -> Tensor:
+    """α_c·sign(W) with α_c = mean|W| per output channel (detached); gradient 1{|W| ≤ 1}
+    (Bi-Real's weight binarizer, reused by ReActNet)."""
+    alpha = w.abs().mean(dim=channel_dims(w), keepdim=True).detach()
+    return straight_through(alpha * torch.sign(w), torch.clamp(w, -1.0, 1.0))
+
+
+def channel_view(v: Tensor, like: Tensor) -> Tensor:
+    """Reshape a per-channel vector to broadcast over dim 1 of `like` (N, C, ...)."""
+    return v.view(1, -1, *([1] * (like.dim() - 2)))
+
+
+def channel_dims(w: Tensor) -> tuple[int, ...]:
+    """The dims to reduce for a per-output-channel statistic of a weight: all but dim 0."""
+    return tuple(range(1, w.dim()))
+
+
+def per_sample_variance_normalise(x: Tensor, training: bool, eps: float = 1e-5) -> Tensor:
+    """x / sqrt(var(x) + eps) per sample over (C, H, W) in training, x itself in eval (ReCU)."""
+    if not training:
+        return x
+    var = x.var(dim=tuple(range(1, x.dim())), keepdim=True)
+    return x / torch.sqrt(var + eps)
+
+
+class BinaryLayer:
+    """Mixin for layers whose weights and inputs go through `self.binarizer`."""
+
+    binarizer: registry.Binarizer
+
+    def _attach(self, binarizer: Any) -> None:
+        self.binarizer = registry.make(binarizer)
+        self.binarizer.build(self)
+        with torch.no_grad():
+            self.binarizer.init_weight(self.weight)
+
+    def extra_loss(self) -> Tensor | None:
+        return self.binarizer.loss(self.weight)
+
+
+class BinaryConv2d(nn.Conv2d, BinaryLayer):
+    """Conv2d on binary inputs with binary weights: output(conv(activation(x), weight(W)))."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, bias: bool = False, *, binarizer: Any):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        self._attach(binarizer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b = self.binarizer
+        return b.output(self._conv_forward(b.activation(x), b.weight(self.weight), self.bias))
+
+
+class BinaryLinear(nn.Linear, BinaryLayer):
+    """Linear on binary inputs with binary weights."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False, *,
+                 binarizer: Any):
+        super().__init__(in_features, out_features, bias=bias)
+        self._attach(binarizer)
+
+    @property
+    def in_channels(self) -> int:
+        return self.in_features
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        b = self.binarizer
+        return b.output(F.linear(b.activation(x), b.weight(self.weight), self.bias))
+
+
+def initialise(model: nn.Module, init_fn) -> None:
+    """Apply `init_fn` to every conv/linear weight, then let each binarizer re-initialise its
+    own layer's weight (so a model-wide init never overrides a method's prescribed one)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                init_fn(m.weight)
+            if isinstance(m, BinaryLayer):
+                m.binarizer.init_weight(m.weight)
+
+
+def binary_layers(model: nn.Module) -> Iterator[BinaryLayer]:
+    return (m for m in model.modules() if isinstance(m, BinaryLayer))
+
+
+def set_progress(model: nn.Module, p: float) -> None:
+    """Tell every binarizer the training progress p = epoch / epochs (in place: no recompile)."""
+    for layer in binary_layers(model):
+        layer.binarizer.progress.fill_(p)
+
+
+def set_stage(model: nn.Module, stage: str) -> None:
+    for layer in binary_layers(model):
+        if stage not in layer.binarizer.stages:
+            raise BnnbenchError(f"binarizer '{layer.binarizer.name}' has no stage '{stage}' "
+                                f"(stages: {', '.join(layer.binarizer.stages)})")
+        layer.binarizer.stage = stage
+
+
+def extra_loss(model: nn.Module) -> Tensor | None:
+    """Sum of the binarizers' extra loss terms over the binary layers (None if none has one)."""
+    terms = [t for t in (layer.extra_loss() for layer in binary_layers(model)) if t is not None]
+    return sum(terms) if terms else None
