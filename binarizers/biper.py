@@ -30,9 +30,10 @@ class BiPer(Binarizer):
     recipes = {
         "cifar10": {
             "sine": dict(epochs=600, batch_size=256, lr=0.021, weight_decay=0.0016,
-                         warmup_epochs=5, binarizer={"reg_tau": 0.037}),
+                         warmup_epochs=5, normalize="imagenet", binarizer={"reg_tau": 0.037}),
             "binary": dict(epochs=300, batch_size=256, lr=0.0037, weight_decay=0.00016,
-                           warmup_epochs=5, binarizer={"reg_tau": 0.0468}),
+                           warmup_epochs=5, normalize="imagenet",
+                           binarizer={"reg_tau": 0.0468}),
         },
         # ImageNet: no regulariser; decay only on conv/fc weights and α (not BN, not downsample)
         "imagenet": {
