@@ -1,0 +1,92 @@
+"""Recipes: precedence of the sources, the official warm-up + cosine schedule, weight-decay groups."""
+import math
+
+import pytest
+
+from bnnbench.cell import CellConfig
+from bnnbench.errors import BnnbenchError
+from bnnbench.models import build_model
+from bnnbench.recipe import lr_at, make_optimizer, stage_recipes
+
+
+def _recipe(**kw):
+    base = dict(lr=0.021, epochs=600, warmup_epochs=5, schedule="cosine")
+    return {**base, **kw}
+
+
+def test_biper_warmup_then_cosine_matches_official_loop():
+    # Official loop: lr·(e+1)/5 for e < 5; CosineAnnealingLR(T_max = E − 4) stepped after each
+    # epoch e ≥ 4, so epoch e ≥ 5 has seen (e − 4) cosine steps.
+    r = _recipe()
+    for e in range(5):
+        assert lr_at(r, e) == pytest.approx(0.021 * (e + 1) / 5)
+    for e in (5, 6, 300, 599):
+        expected = 0.021 * (1 + math.cos(math.pi * (e - 4) / (600 - 4))) / 2
+        assert lr_at(r, e) == pytest.approx(expected)
+
+
+def test_cosine_without_warmup_is_plain_cosine_annealing():
+    r = _recipe(warmup_epochs=0, lr=0.1, epochs=400)
+    assert lr_at(r, 0) == pytest.approx(0.1)
+    assert lr_at(r, 200) == pytest.approx(0.05)
+    assert lr_at(r, 399) == pytest.approx(0.1 * (1 + math.cos(math.pi * 399 / 400)) / 2)
+
+
+def test_linear_schedule_decays_to_zero():
+    r = _recipe(warmup_epochs=0, schedule="linear", lr=2.5e-3, epochs=128)
+    assert lr_at(r, 0) == pytest.approx(2.5e-3)
+    assert lr_at(r, 64) == pytest.approx(1.25e-3)
+
+
+def test_official_recipe_then_overrides_in_order():
+    cfg = CellConfig(dataset="cifar10", arch="resnet18", binarizer={"name": "biper", "omega0": 10},
+                     recipe={"lr": 0.05}, stage_recipes={"binary": {"batch_size": 128}}, budget=0.5)
+    (s1, r1), (s2, r2) = stage_recipes(cfg)
+    assert (s1, s2) == ("sine", "binary")
+    assert r1["lr"] == r2["lr"] == 0.05                    # cell recipe beats the official one
+    assert (r1["batch_size"], r2["batch_size"]) == (256, 128)
+    assert (r1["epochs"], r2["epochs"]) == (300, 150)      # budget 0.5 of 600 and 300
+    assert r1["weight_decay"] == 0.0016 and r2["weight_decay"] == 0.00016
+    assert r1["binarizer"]["reg_tau"] == 0.037 and r2["binarizer"]["reg_tau"] == 0.0468
+    assert r1["binarizer"]["omega0"] == r2["binarizer"]["omega0"] == 10.0
+    assert r1["normalize"] == "imagenet"                   # BiPer normalises CIFAR as ImageNet
+
+
+def test_short_stage_drops_a_warmup_that_does_not_fit():
+    cfg = CellConfig(dataset="cifar10", arch="resnet20", binarizer="recu", epochs=1)
+    [(_, r)] = stage_recipes(cfg)
+    assert r["epochs"] == 1 and r["warmup_epochs"] == 0
+
+
+@pytest.mark.parametrize("recipe, message", [
+    ({"lr_max": 1.0}, "unknown recipe key 'lr_max'"),
+    ({"lr": "fast"}, "'lr' must be float"),
+    ({"optimizer": "lamb"}, "'optimizer' must be one of"),
+])
+def test_bad_recipe_names_the_key(recipe, message):
+    with pytest.raises(BnnbenchError, match=message):
+        stage_recipes(CellConfig(dataset="cifar10", arch="resnet20", binarizer="xnor",
+                                 recipe=recipe))
+
+
+def test_unknown_stage_is_an_error():
+    with pytest.raises(BnnbenchError, match="stages"):
+        stage_recipes(CellConfig(dataset="cifar10", arch="resnet20", binarizer="xnor",
+                                 stage_recipes={"sine": {"lr": 0.1}}))
+
+
+def test_weight_decay_groups():
+    model = build_model("resnet20", "biper")
+    names = {id(p): n for n, p in model.named_parameters()}
+
+    def decayed(rule):
+        opt = make_optimizer(model, dict(_recipe(), optimizer="sgd", momentum=0.9,
+                                         weight_decay=1e-4, decay=rule))
+        return {names[id(p)] for p in opt.param_groups[0]["params"]}
+
+    everything = set(names.values())
+    assert decayed("all") == everything
+    conv_fc = decayed("conv_fc")
+    assert any(n.endswith("binarizer.alpha") for n in conv_fc)   # BiPer's α is decayed
+    assert not any("bn" in n or n.endswith("bias") for n in conv_fc)
+    assert all(model.get_parameter(n).dim() == 4 for n in decayed("conv"))
