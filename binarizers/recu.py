@@ -3,7 +3,7 @@ import math
 import torch
 from torch import nn
 
-from bnnbench import (Binarizer, approx_sign, channel_dims, channel_view,
+from bnnbench import (Binarizer, approx_sign, channel_dims, channel_view, clamp_inclusive,
                       per_sample_variance_normalise, register, sign_identity_ste)
 
 
@@ -44,7 +44,7 @@ class ReCU(Binarizer):
         w0 = w - w.mean(dim=dims, keepdim=True)
         w1 = w0 / (torch.sqrt(w0.var(dim=dims, keepdim=True) + 1e-5) / (2 * math.sqrt(2)))
         q = (-w1.abs().mean() * torch.log(2 - 2 * self.tau())).detach()
-        return sign_identity_ste(torch.clamp(w1, -q, q))
+        return sign_identity_ste(clamp_inclusive(w1, -q, q))
 
     def activation(self, x):
         return approx_sign(per_sample_variance_normalise(x, self.training))

@@ -5,15 +5,16 @@ pieces below.
 """
 from .errors import BnnbenchError
 from .nn import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_view,
-                 magnitude_aware_sign, per_sample_variance_normalise, sign_clipped_ste,
-                 sign_identity_ste, straight_through)
+                 clamp_inclusive, magnitude_aware_sign, per_sample_variance_normalise,
+                 sign_clipped_ste, sign_identity_ste, straight_through)
 from .registry import Binarizer, get, list_binarizers, load_plugins, make, register, resolve
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign", "channel_dims",
-    "channel_view", "get", "list_binarizers", "load_plugins", "magnitude_aware_sign", "make",
+    "channel_view", "clamp_inclusive", "get", "list_binarizers", "load_plugins",
+    "magnitude_aware_sign", "make",
     "per_sample_variance_normalise", "register", "resolve", "sign_clipped_ste",
     "sign_identity_ste", "straight_through",
 ]

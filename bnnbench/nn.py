@@ -4,6 +4,7 @@ Every surrogate gradient here is written as `straight_through(hard, soft)`: the 
 exactly `hard` (e.g. sign(x), so values stay ±1/0 bit for bit) and the gradient is that of
 `soft`. A surrogate is then just the function whose derivative the paper gives, e.g.
 ApproxSign's max(0, 2 − 2|x|) is the derivative of clamp(x)·(2 − |clamp(x)|).
+Clipping windows are inclusive (|x| ≤ 1), as in the official codes: see `clamp_inclusive`.
 """
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
     return _StraightThrough.apply(hard.detach(), soft)
 
 
+def clamp_inclusive(x: Tensor, lo, hi) -> Tensor:
+    """clamp(x, lo, hi) with gradient 1 on the closed window lo ≤ x ≤ hi, 0 outside.
+
+    The official codes relied on torch.clamp's old subgradient, 1 at the edges; recent torch
+    gives 0 there (scalar bounds) or 1/2 (tensor bounds), so the window is written out here."""
+    inside = ((x >= lo) & (x <= hi)).to(x.dtype)
+    return straight_through(torch.clamp(x, lo, hi), x * inside)
+
+
 def sign_identity_ste(x: Tensor) -> Tensor:
     """sign(x); gradient 1 everywhere (identity STE)."""
     return straight_through(torch.sign(x), x)
@@ -39,7 +49,7 @@ def sign_identity_ste(x: Tensor) -> Tensor:
 
 def sign_clipped_ste(x: Tensor) -> Tensor:
     """sign(x); gradient 1 where |x| ≤ 1 (inclusive), else 0 (clipped STE)."""
-    return straight_through(torch.sign(x), torch.clamp(x, -1.0, 1.0))
+    return straight_through(torch.sign(x), clamp_inclusive(x, -1.0, 1.0))
 
 
 def approx_sign(x: Tensor) -> Tensor:
@@ -52,7 +62,7 @@ def magnitude_aware_sign(w: Tensor) -> Tensor:
     """α_c·sign(W) with α_c = mean|W| per output channel (detached); gradient 1{|W| ≤ 1}
     (Bi-Real's weight binarizer, reused by ReActNet)."""
     alpha = w.abs().mean(dim=channel_dims(w), keepdim=True).detach()
-    return straight_through(alpha * torch.sign(w), torch.clamp(w, -1.0, 1.0))
+    return straight_through(alpha * torch.sign(w), clamp_inclusive(w, -1.0, 1.0))
 
 
 def channel_view(v: Tensor, like: Tensor) -> Tensor:

@@ -86,6 +86,8 @@ def stage_recipes(cfg) -> list[tuple[str, dict[str, Any]]]:
         if cfg.epochs is not None:
             recipe["epochs"] = int(cfg.epochs)
         recipe["epochs"] = max(1, math.ceil(recipe["epochs"] * cfg.budget))
+        # a shortened stage keeps its warm-up only while it fits in the first half
+        recipe["warmup_epochs"] = min(recipe["warmup_epochs"], recipe["epochs"] // 2)
         # parameters the user set on the binarizer win over a recipe's per-stage values
         recipe["binarizer"] = cls.check_config({**recipe["binarizer"], **explicit})
         out.append((stage, recipe))

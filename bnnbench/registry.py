@@ -29,7 +29,7 @@ class Binarizer(nn.Module):
     """One binary layer's binarizer: how its weights and input activations become ±1.
 
     A plugin subclasses this, is decorated with `@register("name")` and overrides:
-      weight(w)      -> the (scaled) binary weight used by the conv/linear, with its surrogate gradient
+      weight(w)      -> the (scaled) binary weight the conv/linear uses, with its surrogate gradient
       activation(x)  -> the binary input activation, with its surrogate gradient
       output(y)      -> optional post-scale of the layer output (learnable α), default identity
       build(layer)   -> optional per-layer state (nn.Parameters sized by layer.in/out_channels)
@@ -41,6 +41,7 @@ class Binarizer(nn.Module):
     """
 
     # metadata (not configuration)
+    name: str = ""                      # set by @register
     paper: str = ""
     year: int | None = None
     spec: str = ""                      # section of spec/binarizers.md this follows
@@ -109,7 +110,8 @@ class Binarizer(nn.Module):
 
     @classmethod
     def recipe(cls, dataset: str, arch: str | None = None) -> dict[str, dict[str, Any]]:
-        """The official recipe per stage: the most specific of 'dataset/arch', 'dataset', 'default'."""
+        """The official recipe per stage: the most specific of 'dataset/arch', 'dataset',
+        'default'."""
         for key in (f"{dataset}/{arch}", dataset, "default"):
             if key in cls.recipes:
                 return {stage: dict(cls.recipes[key].get(stage, {})) for stage in cls.stages}
@@ -120,6 +122,8 @@ def _coerce(name: str, key: str, value: Any, default: Any) -> Any:
     kind = type(default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is tuple and isinstance(value, list):  # a tuple comes back from JSON as a list
+        return tuple(value)
     if default is None or isinstance(value, kind):
         return value
     raise BnnbenchError(f"binarizer '{name}' parameter '{key}' must be {kind.__name__}, "
@@ -134,6 +138,8 @@ _discovered = False
 
 def register(name: str):
     """Class decorator: register a Binarizer subclass under a lower_snake `name` (unique)."""
+    if not isinstance(name, str):
+        raise BnnbenchError(f"use @register('name') with a name, not @register on {name!r}")
     if not _NAME.match(name):
         raise BnnbenchError(f"binarizer name '{name}' must be lower_snake_case")
 
@@ -172,14 +178,20 @@ def discover() -> None:
 
     for module in pkgutil.iter_modules(binarizers.__path__):
         importlib.import_module(f"binarizers.{module.name}")
+    failures = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist else "?"
         with _origin_as(f"entry point {ep.value} ({dist})"):
             try:
-                ep.load()
-            except Exception as exc:  # a broken third-party package must not hide the others
-                raise BnnbenchError(f"plugin entry point '{ep.name} = {ep.value}' failed to "
-                                    f"load: {type(exc).__name__}: {exc}") from exc
+                obj = ep.load()
+                # `name = "pkg.mod:Class"` may point at an undecorated class: register it as `name`
+                if isinstance(obj, type) and obj not in _REGISTRY.values():
+                    register(ep.name)(obj)
+            except Exception as exc:  # load the others first: one broken package hides nothing
+                failures.append(f"plugin entry point '{ep.name} = {ep.value}' failed to load: "
+                                f"{type(exc).__name__}: {exc}")
+    if failures:
+        raise BnnbenchError("; ".join(failures) + " (fix or uninstall that package)")
 
 
 def load_plugin_file(path: str | Path) -> None:
@@ -189,9 +201,12 @@ def load_plugin_file(path: str | Path) -> None:
     if not path.is_file():
         raise BnnbenchError(f"plugin file not found: {path}")
     module_name = f"bnnbench_plugin_{re.sub(r'[^0-9a-zA-Z_]', '_', path.stem)}"
-    if module_name in sys.modules and getattr(sys.modules[module_name], "__file__", None) == str(path):
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path):
         return
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None:
+        raise BnnbenchError(f"plugin file {path} is not a Python file (expected a .py file)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     with _origin_as(f"file {path}"):
