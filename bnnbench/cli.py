@@ -4,6 +4,7 @@ User errors (BnnbenchError) print as one line and exit 2; `--debug` shows the tr
 """
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -27,10 +28,23 @@ def cli(ctx, debug):
 
 
 @cli.command("list")
+@click.argument("names", nargs=-1)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="With NAMES: a binarizer parameter to resolve, e.g. omega0=30 (repeatable).")
 @plugin_option
-def list_cmd(plugins):
-    """Print the registered binarizers."""
+def list_cmd(names, params, plugins):
+    """Print the registered binarizers; with NAMES, each one's resolved parameters and spec."""
     registry.load_plugins(plugins)
+    for name in names:
+        cls, config = registry.resolve({"name": name, **_key_values(params, "--param")})
+        click.echo(f"{cls.name}: {cls.paper} {cls.year or ''} (spec: {cls.spec or '-'}; "
+                   f"origin: {cls.origin})")
+        click.echo(f"  stages: {' → '.join(cls.stages)}; nonlinearity: {cls.nonlinearity}")
+        click.echo("  parameters: " + (", ".join(f"{k}={v!r}" for k, v in config.items())
+                                       or "none"))
+        click.echo("  " + inspect.cleandoc(cls.__doc__ or "").replace("\n", "\n  ") + "\n")
+    if names:
+        return
     rows = [(name, cls.paper, str(cls.year or ""), "→".join(cls.stages), cls.origin)
             for name in registry.list_binarizers() for cls in [registry.get(name)]]
     header = ("name", "paper", "year", "stages", "origin")
@@ -89,6 +103,105 @@ def train_cmd(dataset, arch, binarizer, params, recipe, seed, epochs, budget, su
     click.echo(f"{result['status']}: top-1 {result['top1']:.2f}% (best {result['best_top1']:.2f}%), "
                f"top-5 {result['top5']:.2f}%, {result['epochs']} epochs in "
                f"{result['seconds']:.0f} s -> {out}")
+
+
+@cli.command("run")
+@click.option("--grid", "grid_name", required=True, metavar="NAME|FILE",
+              help="A shipped grid (smoke, cifar10, imagenet, biper_omega) or a .toml file.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run store (default: results/runs/<grid name>). With --address: a path on "
+                   "storage shared by every node.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the datasets live.")
+@click.option("--address", help="Join this Ray cluster (e.g. auto, ray://head:10001) instead "
+                                "of starting a local Ray.")
+@click.option("--cpus-per-trial", type=float, help="CPUs per cell (default: shares the machine).")
+@click.option("--gpus-per-trial", type=float,
+              help="GPUs per cell, fractions allowed (default: 1 if the cluster has GPUs, else 0).")
+@click.option("--max-concurrent", type=int, help="At most this many cells at a time.")
+@click.option("--retry-failed", is_flag=True, help="Run failed cells again (default: keep them).")
+@click.option("--dry-run", is_flag=True, help="List the cells and their status; train nothing.")
+@click.option("--epochs", type=int, help="Override every stage's epochs of every cell.")
+@click.option("--budget", type=float, help="Fraction of each stage's epochs (0 < b <= 1).")
+@click.option("--subset", type=int, help="Train on the first N images only.")
+@plugin_option
+def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, max_concurrent,
+            retry_failed, dry_run, epochs, budget, subset, plugins):
+    """Run a grid of cells with Ray Tune; rerunning the same command skips finished cells and
+    resumes interrupted ones. Exits 1 if a cell of the grid failed."""
+    import time
+
+    from . import grid as grids, tune as tuning
+
+    t0 = time.time()
+    grid = grids.load_grid(grid_name, plugins=plugins, epochs=epochs, budget=budget,
+                           subset=subset, data_dir=str(Path(data_dir).resolve()) if data_dir
+                           else None)
+    store = (out or tuning.default_store(grid)).expanduser().resolve()
+    if dry_run:
+        table = tuning.cell_table(grid, store)
+        click.echo(f"grid {grid.name} ({grid.path}): {len(grid.cells)} cells -> {store}"
+                   + (f"; {grid.duplicates} duplicate entries dropped" if grid.duplicates else ""))
+        if grid.description:
+            click.echo(grid.description)
+        click.echo(tuning.format_table(table.drop(columns=["top1", "best_top1", "minutes"])))
+        counts = table["status"].value_counts()
+        click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+        return
+    table = tuning.run_grid(grid, store, address=address, cpus_per_trial=cpus_per_trial,
+                            gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
+                            retry_failed=retry_failed, echo=click.echo)
+    click.echo("\n" + tuning.format_table(table))
+    board = tuning.leaderboard_text(grid, store)
+    if board:
+        click.echo("\n" + board)
+    counts = table["status"].value_counts()
+    click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())} in "
+               f"{time.time() - t0:.0f} s; run store: {store}")
+    if counts.get("failed", 0):
+        sys.exit(1)
+
+
+@cli.command("report")
+@click.argument("runs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where leaderboard.csv, leaderboard.md and figures/ go "
+                   "(default: results/leaderboard).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "markdown", "json"]),
+              help="Print the leaderboard to stdout in this format instead of the summary "
+                   "(for scripts); the files are written either way.")
+@click.option("--grid", "grid_name", metavar="NAME|FILE",
+              help="Show this grid's cells that have no run folder yet as missing (n_seeds 0); "
+                   "default RUNS: the grid's run store.")
+@click.option("--no-figures", is_flag=True, help="Write the tables only.")
+@click.option("--no-counts", is_flag=True, help="Skip the op/size counts (no model builds).")
+@plugin_option
+def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
+    """Summarise run stores (default: results/runs) into a leaderboard beside the published
+    numbers, plus figures (PNG + SVG). Column meanings: `python -m pydoc bnnbench.report`."""
+    from . import report
+
+    registry.load_plugins(plugins)
+    expected = []
+    if grid_name:
+        from . import grid as grids, tune as tuning
+        grid = grids.load_grid(grid_name, plugins=plugins)
+        expected = grid.cells
+        runs = runs or (tuning.default_store(grid),)
+    runs = runs or (Path("results") / "runs",)
+    out = out or Path("results") / "leaderboard"
+    result = report.write_report(runs, out, expected=expected, figures=not no_figures,
+                                 counts=not no_counts)
+    board = result["leaderboard"]
+    if fmt == "csv":
+        click.echo(board.to_csv(index=False), nl=False)
+    elif fmt == "markdown":
+        click.echo(result["markdown"])
+    elif fmt == "json":
+        click.echo(json.dumps(report.records(board), indent=1))
+    else:
+        click.echo(result["markdown"])
+        click.echo(f"{len(result['cells'])} cells, {len(board)} leaderboard rows; wrote "
+                   f"{len(result['files'])} files to {out}")
 
 
 def main(argv=None):

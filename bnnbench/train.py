@@ -1,0 +1,300 @@
+"""Train one grid cell end to end and leave its complete record in a run folder.
+
+The loop is written for speed on a GPU: data already on the device (bnnbench.data), bf16
+autocast and channels_last on CUDA, optional torch.compile, and no host synchronisation inside
+an epoch (losses and hits accumulate on the device and are read once per epoch). Every epoch
+ends with an atomic checkpoint; each epoch's data order comes from a generator seeded by
+(seed, stage, epoch), so a killed cell resumed from its checkpoint ends with the same numbers
+as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import datetime
+import math
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from tqdm.auto import tqdm
+
+from . import __version__, analysis, nn as bnn, recipe as recipes, registry, runstore
+from .cell import CellConfig
+from .data import load_dataset
+from .errors import BnnbenchError
+from .models import build_model
+
+# keys of a cell config that may differ between a checkpoint and its resume
+_RUN_ONLY = ("data_dir", "device", "compile", "plugins")
+
+
+class TrainingDiverged(BnnbenchError):
+    """The loss became NaN or infinite: the cell stops and keeps its record."""
+
+
+def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -> dict:
+    """Train `cfg` into `out_dir` (resuming from its checkpoint) and return result.json's dict.
+
+    A finished cell is not trained again. A failing cell writes result.json with status
+    "failed" and its error, then re-raises; an interrupted one (Ctrl-C, kill) keeps its last
+    checkpoint so that the next call continues it.
+    """
+    out_dir = Path(out_dir)
+    cfg = cfg.resolved()
+    if runstore.status(out_dir) == "finished":
+        return runstore.read_json(out_dir / runstore.RESULT)
+    run = _CellRun(cfg, out_dir)
+    try:
+        return run.train(progress)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        run.record_failure(exc)
+        raise
+
+
+def _device(cfg: CellConfig) -> torch.device:
+    if cfg.device:
+        return torch.device(cfg.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _git_version() -> str | None:
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def _comparable(cell: dict) -> dict:
+    return {k: v for k, v in cell.items() if k not in _RUN_ONLY}
+
+
+def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + stage_index * 10_007 + epoch)
+
+
+def _set_binarizer_params(model: torch.nn.Module, params: dict[str, Any]) -> None:
+    for layer in bnn.binary_layers(model):
+        for key, value in params.items():
+            setattr(layer.binarizer, key, value)
+
+
+def _binary_layer_stats(model: torch.nn.Module) -> tuple[float | None, float | None]:
+    """Mean QE (for binarizers with an ω0) and mean b = mean|W| over the binary layers."""
+    qes, bs = [], []
+    for layer in bnn.binary_layers(model):
+        bs.append(analysis.laplace_scale(layer.weight))
+        omega0 = getattr(layer.binarizer, "omega0", None)
+        if omega0 is not None:
+            qes.append(analysis.qe_empirical(layer.weight, omega0))
+    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    return mean(qes), mean(bs)
+
+
+def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
+               y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step of the engine, shared by train_cell and `bnnbench bench` so the
+    benchmark times exactly this code: channels_last + bf16 autocast on CUDA, cross-entropy
+    plus the binarizers' extra loss. `forward` is the model or its compiled version. Returns
+    (loss detached, logits), both left on the device: no host synchronisation."""
+    cuda = x.device.type == "cuda"
+    if cuda:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cuda):
+        logits = forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+    extra = bnn.extra_loss(model)
+    total = loss if extra is None else loss + extra
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return loss.detach(), logits
+
+
+class _CellRun:
+    """The state of one cell's training: data, model, stages and the records written so far."""
+
+    def __init__(self, cfg: CellConfig, out_dir: Path):
+        self.cfg, self.out_dir = cfg, out_dir
+        self.device = _device(cfg)
+        self.cuda = self.device.type == "cuda"
+        self.stages = recipes.stage_recipes(cfg)
+        normalize = self.stages[0][1]["normalize"]
+        self.data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, device=self.device,
+                                 normalize=normalize, subset=cfg.subset)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.arch, cfg.binarizer, family=self.data.family,
+                                 in_channels=self.data.in_channels,
+                                 num_classes=self.data.num_classes,
+                                 input_size=self.data.image_size).to(self.device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
+        self.params = sum(p.numel() for p in self.model.parameters())
+        self.metrics: list[dict] = []
+        self.position = (0, 0)            # (stage index, next epoch within it)
+        self.stage_start: dict[str, Any] | None = None  # weights a later stage starts from
+        self.optimizer_state = None
+        self._write_or_check_config()
+
+    # --- records -----------------------------------------------------------------------------
+    def _write_or_check_config(self) -> None:
+        path = self.out_dir / runstore.CONFIG
+        cell = self.cfg.to_dict()
+        if path.exists():
+            old = runstore.read_json(path)["cell"]
+            if _comparable(old) != _comparable(cell):
+                diff = sorted(k for k in set(old) | set(cell)
+                              if k not in _RUN_ONLY and old.get(k) != cell.get(k))
+                raise BnnbenchError(
+                    f"{self.out_dir} holds a run of another config (differs in: "
+                    f"{', '.join(diff)}); refusing to resume it: choose another --out or "
+                    "delete that folder")
+            self._load_checkpoint()
+            return
+        cls = registry.get(self.cfg.binarizer["name"])
+        runstore.write_json(path, {
+            "cell": cell,
+            "cell_id": self.cfg.cell_id(),
+            "stages": [{"name": name, "recipe": r} for name, r in self.stages],
+            "model": {"params": self.params, "variant": self.model.variant,
+                      "family": self.model.family},
+            "binarizer_meta": {"paper": cls.paper, "year": cls.year, "spec": cls.spec,
+                               "stages": list(cls.stages), "origin": cls.origin},
+            "env": {"bnnbench": __version__, "git": _git_version(), "torch": torch.__version__,
+                    "torchvision": torchvision.__version__, "python": platform.python_version(),
+                    "device": (torch.cuda.get_device_name(self.device) if self.cuda
+                               else f"cpu ({platform.processor() or platform.machine()}, "
+                                    f"{torch.get_num_threads()} threads)")},
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        })
+
+    def _load_checkpoint(self) -> None:
+        path = self.out_dir / runstore.CHECKPOINT
+        if not path.exists():
+            return
+        ckpt = runstore.load_checkpoint(path)
+        self.model.load_state_dict(ckpt["model"], strict=True)
+        self.metrics = ckpt["metrics"]
+        self.position = tuple(ckpt["position"])
+        self.stage_start = ckpt["stage_start"]
+        self.optimizer_state = ckpt["optimizer"]
+
+    def _save_checkpoint(self, optimizer) -> None:
+        runstore.save_checkpoint(self.out_dir / runstore.CHECKPOINT, {
+            "cell_id": self.cfg.cell_id(), "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer else None,
+            "position": list(self.position), "metrics": self.metrics,
+            "stage_start": self.stage_start})
+        runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)
+
+    def record_failure(self, exc: Exception) -> None:
+        runstore.write_json(self.out_dir / runstore.RESULT, {
+            "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+            "epochs": len(self.metrics), "params": self.params, "device": str(self.device)})
+
+    # --- training ----------------------------------------------------------------------------
+    def train(self, progress: bool) -> dict:
+        total = sum(r["epochs"] for _, r in self.stages)
+        bar = tqdm(total=total, initial=len(self.metrics), disable=not progress, unit="epoch",
+                   desc=self.cfg.cell_id(), leave=False)
+        start_stage, start_epoch = self.position
+        for index in range(start_stage, len(self.stages)):
+            stage, recipe = self.stages[index]
+            first = start_epoch if index == start_stage else 0
+            if first == 0:
+                self._enter_stage(index)
+            optimizer = recipes.make_optimizer(self.model, recipe)
+            if first > 0 and self.optimizer_state is not None:
+                optimizer.load_state_dict(self.optimizer_state)
+            _set_binarizer_params(self.model, recipe["binarizer"])
+            bnn.set_stage(self.model, stage)
+            for epoch in range(first, recipe["epochs"]):
+                row = self._epoch(index, epoch, optimizer)
+                self.metrics.append(row)
+                self.position = (index, epoch + 1)
+                self._save_checkpoint(optimizer)
+                bar.update()
+                bar.set_postfix(stage=stage, top1=f"{row['top1']:.2f}")
+        bar.close()
+        return self._finish()
+
+    def _enter_stage(self, index: int) -> None:
+        """Stage k > 0 starts from every tensor of stage k−1's final model (strict load)."""
+        if index > 0:
+            self.model.load_state_dict(self.stage_start, strict=True)
+        self.stage_start = None
+
+    def _epoch(self, stage_index: int, epoch: int, optimizer) -> dict:
+        stage, recipe = self.stages[stage_index]
+        lr = recipes.lr_at(recipe, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        bnn.set_progress(self.model, epoch / recipe["epochs"])
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        hits = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        if self.cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        gen = _epoch_generator(self.cfg.seed, stage_index, epoch)
+        for x, y in self.data.train_batches(recipe["batch_size"], gen):
+            loss, logits = train_step(self.model, self.forward, optimizer, x, y)
+            loss_sum += loss * y.numel()
+            hits += (logits.argmax(1) == y).sum()
+            seen += y.numel()
+        train_loss = loss_sum.item() / seen
+        train_seconds = time.perf_counter() - t0
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"the training loss became {train_loss} in stage '{stage}' "
+                                   f"epoch {epoch} (lr {lr:g}); the cell stopped, its record "
+                                   "is kept: lower the lr or check the binarizer")
+        test = self._evaluate(recipe["eval_batch_size"])
+        qe, b = _binary_layer_stats(self.model)
+        if epoch + 1 == recipe["epochs"] and stage_index + 1 < len(self.stages):
+            self.stage_start = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
+                "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
+                **test, "seconds": time.perf_counter() - t0,
+                "images_per_s": seen / train_seconds, "qe": qe, "b": b}
+
+    @torch.no_grad()
+    def _evaluate(self, batch_size: int) -> dict:
+        self.model.eval()
+        loss_sum = torch.zeros((), device=self.device)
+        top1 = torch.zeros((), device=self.device, dtype=torch.long)
+        top5 = torch.zeros((), device=self.device, dtype=torch.long)
+        n = 0
+        for x, y in self.data.test_batches(batch_size):
+            if self.cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
+                logits = self.forward(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            ranked = logits.topk(min(5, logits.shape[1]), dim=1).indices
+            top1 += (ranked[:, 0] == y).sum()
+            top5 += (ranked == y[:, None]).any(dim=1).sum()
+            n += y.numel()
+        return {"test_loss": loss_sum.item() / n, "top1": 100.0 * top1.item() / n,
+                "top5": 100.0 * top5.item() / n}
+
+    def _finish(self) -> dict:
+        last = self.metrics[-1]
+        result = {
+            "status": "finished", "top1": last["top1"], "top5": last["top5"],
+            "best_top1": max(r["top1"] for r in self.metrics),
+            "best_top5": max(r["top5"] for r in self.metrics),
+            "params": self.params, "epochs": len(self.metrics),
+            "seconds": sum(r["seconds"] for r in self.metrics),
+            "images_per_s": sum(r["images_per_s"] for r in self.metrics) / len(self.metrics),
+            "qe": last["qe"], "b": last["b"], "device": str(self.device)}
+        runstore.write_json(self.out_dir / runstore.RESULT, result)
+        return result
