@@ -1,0 +1,352 @@
+"""Run a grid's cells as Ray Tune trials, one trial per cell, into the run store.
+
+The run store, not Ray's experiment state, is the source of truth: before each run the
+driver reads every cell's folder and schedules only the cells that are not finished (failed
+ones only with `retry_failed`), so rerunning the same command after a crash or a kill skips
+finished cells and lets `train_cell` continue interrupted ones from their checkpoints.
+
+Ray: by default the command starts a local Ray sized to the machine (no dashboard, workers'
+output not forwarded); `address` joins an existing cluster, in which case the run store must be
+a path on storage shared by every node (the workers write their cells there and the driver
+reads them back). A trial gets `cpus_per_trial` CPUs and `gpus_per_trial` GPUs (fractions
+allowed: 0.5 runs two cells per GPU); on a cluster without GPUs cells run on the CPU and
+nothing waits for one. Data travels as paths inside the cell config (`data_dir`), and plugin
+files as paths (`plugins`), which the worker imports before resolving the binarizer.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import fcntl
+import logging
+import os
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from . import recipe as recipes, runstore
+from .cell import CellConfig
+from .errors import BnnbenchError
+from .grid import Grid, describe
+
+RAY_DIR = ".ray"                  # Ray Tune's own files, inside the store, removed after a run
+ERROR_LOG = "error.log"           # a failed cell's traceback, beside its result.json
+
+
+def default_store(grid: Grid) -> Path:
+    return Path("results") / "runs" / grid.name
+
+
+# --- the trial ---------------------------------------------------------------------------
+def run_cell(config: dict) -> None:
+    """Ray Tune trainable: train one cell into its folder. It never raises: a failure is
+    recorded in the cell's result.json (status "failed", error) and the grid goes on."""
+    from ray import tune
+
+    config = config["job"]
+    out_dir = Path(config["out_dir"])
+    if config.get("threads"):
+        import torch
+        torch.set_num_threads(int(config["threads"]))
+    cfg = CellConfig.from_dict(config["cell"])
+    try:
+        from .train import train_cell
+        result = train_cell(cfg, out_dir, progress=False)
+    except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / ERROR_LOG).write_text(traceback.format_exc())
+        if runstore.status(out_dir) != "failed":   # train_cell records what it can itself
+            if not (out_dir / runstore.CONFIG).exists():
+                # failed before training started: leave a stub so reports still list the cell
+                runstore.write_json(out_dir / runstore.CONFIG,
+                                    {"cell": cfg.to_dict(), "cell_id": config["cell_id"]})
+            runstore.write_json(out_dir / runstore.RESULT,
+                                {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        result = runstore.read_json(out_dir / runstore.RESULT)
+    tune.report({k: result.get(k) for k in ("status", "top1", "best_top1", "seconds")}
+                | {"cell_id": config["cell_id"]})
+
+
+def _trial_dirname(trial) -> str:
+    return trial.config["job"]["cell_id"]
+
+
+def _trial_name(trial) -> str:
+    return trial.config["job"]["cell_id"]
+
+
+# --- what to run -------------------------------------------------------------------------
+def cell_status(store: Path, cell: CellConfig) -> str:
+    """finished | failed | partial (has a checkpoint or metrics) | new."""
+    return runstore.status(Path(store) / cell.cell_id())
+
+
+def cell_table(grid: Grid, store: Path):
+    """One row per cell of the grid with its status and result in the store (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for cell in grid.cells:
+        cid = cell.cell_id()
+        folder = Path(store) / cid
+        status = runstore.status(folder)
+        result = runstore.read_json(folder / runstore.RESULT) if status in (
+            "finished", "failed") else {}
+        epochs_done = result.get("epochs")
+        if status == "partial":
+            epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
+        rows.append({
+            "cell": cid, "dataset": cell.dataset, "arch": cell.arch, "binarizer": describe(cell),
+            "seed": cell.seed, "status": status, "top1": result.get("top1"),
+            "best_top1": result.get("best_top1"), "epochs": epochs_done,
+            "planned": sum(r["epochs"] for _, r in recipes.stage_recipes(cell)),
+            "minutes": None if result.get("seconds") is None else result["seconds"] / 60,
+            "error": (result.get("error") or "")[:80]})
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["epochs"] = df["epochs"].astype("Int64")
+        df[["top1", "best_top1", "minutes"]] = df[["top1", "best_top1", "minutes"]].astype(float)
+    return df
+
+
+def format_table(df) -> str:
+    if df.empty:
+        return "(no cells)"
+    shown = df.copy()
+    if not shown["error"].astype(bool).any():
+        shown = shown.drop(columns="error")
+    for col in shown.columns:
+        if shown[col].dtype.kind == "f":
+            shown[col] = shown[col].map(lambda v: "-" if v != v else f"{v:.2f}")
+        else:
+            shown[col] = shown[col].astype(object).where(shown[col].notna(), "-")
+    return shown.to_string(index=False)
+
+
+# --- the store lock ----------------------------------------------------------------------
+@contextlib.contextmanager
+def _locked(store: Path):
+    """One driver per run store at a time (released by the OS even if the driver is killed)."""
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BnnbenchError(f"another `bnnbench run` is using the run store {store}; wait "
+                                "for it to end or choose another --out") from None
+        except OSError:
+            pass   # a file system without locks (some network mounts): go on unguarded
+        yield
+
+
+# --- progress ----------------------------------------------------------------------------
+def _progress_callback(total: int, done: int, failed: int, store: Path, labels: dict, echo):
+    from ray import tune
+
+    class Progress(tune.Callback):
+        """One line per change: cells finished / running / failed, and the best top-1."""
+
+        def __init__(self):
+            self.done, self.failed, self.running = done, failed, 0
+            self.best: tuple[float, str] | None = None
+            self.started: dict[str, float] = {}
+
+        def _line(self, event: str) -> None:
+            best = f" | best top1 {self.best[0]:.2f} ({self.best[1]})" if self.best else ""
+            echo(f"[{self.done}/{total} finished | {self.running} running | "
+                 f"{self.failed} failed{best}] {event}")
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            cid = _trial_name(trial)
+            self.running += 1
+            self.started[cid] = time.time()
+            self._line(f"start {cid}")
+
+        def _ended(self, trial, raised: bool) -> None:
+            cid = _trial_name(trial)
+            self.running = max(0, self.running - 1)
+            folder = store / cid
+            status = runstore.status(folder)
+            result = runstore.read_json(folder / runstore.RESULT) if status in (
+                "finished", "failed") else (trial.last_result or {})
+            seconds = time.time() - self.started.pop(cid, time.time())
+            if status == "finished" and not raised:
+                self.done += 1
+                top1 = result.get("top1")   # final-epoch top-1, as the leaderboard
+                if top1 is not None and (self.best is None or top1 > self.best[0]):
+                    self.best = (top1, labels.get(cid, cid))
+                self._line(f"finished {cid}: top1 {result.get('top1', float('nan')):.2f} "
+                           f"in {seconds:.0f} s")
+            else:
+                self.failed += 1
+                error = result.get("error") or "the trial died (see Ray's logs)"
+                self._line(f"FAILED {cid}: {error}")
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._ended(trial, raised=False)
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._ended(trial, raised=True)
+
+    return Progress()
+
+
+# --- Ray ---------------------------------------------------------------------------------
+def _quiet_ray_env() -> None:
+    # before Ray is imported: no CSV/JSON/TensorBoard trial loggers (the run store has it all),
+    # no per-iteration tables, no "Tip:" banners
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
+
+def _start_ray(address: str | None) -> bool:
+    """Start a local Ray or join `address`; False if Ray was already up (left running)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+    except ConnectionError as exc:
+        raise BnnbenchError(f"cannot join the Ray cluster at {address!r}: {exc} (start it with "
+                            "`ray start --head` or leave out --address)") from None
+    return True
+
+
+def _resources(cpus_per_trial, gpus_per_trial, joined: bool, echo) -> tuple[float, float]:
+    import ray
+
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 1.0), total.get("GPU", 0.0)
+    if gpus_per_trial is None:
+        gpus_per_trial = 1.0 if gpus else 0.0
+    elif gpus_per_trial > 0 and not gpus:
+        echo(f"note: the Ray cluster has no GPU; --gpus-per-trial {gpus_per_trial:g} ignored, "
+             "cells run on the CPU")
+        gpus_per_trial = 0.0
+    if gpus_per_trial < 0 or (cpus_per_trial is not None and cpus_per_trial <= 0):
+        raise BnnbenchError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if cpus_per_trial is None:
+        slots = int(gpus // gpus_per_trial) if gpus_per_trial else int(cpus)
+        cpus_per_trial = float(max(1, int(cpus // max(1, slots))))
+    if not joined:   # a cluster may grow (autoscaler); a local Ray will not
+        if gpus_per_trial > gpus:
+            raise BnnbenchError(f"--gpus-per-trial {gpus_per_trial:g} exceeds this machine's "
+                                f"{gpus:g} GPU(s)")
+        if cpus_per_trial > cpus:
+            raise BnnbenchError(f"--cpus-per-trial {cpus_per_trial:g} exceeds this machine's "
+                                f"{cpus:g} CPUs")
+    return float(cpus_per_trial), float(gpus_per_trial)
+
+
+def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
+             cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
+             max_concurrent: int | None = None, retry_failed: bool = False,
+             echo: Callable[[str], None] = print):
+    """Run the grid's unfinished cells with Ray Tune; return `cell_table` afterwards."""
+    store = Path(store).expanduser().resolve()
+    with _locked(store):
+        statuses = {cell.cell_id(): cell_status(store, cell) for cell in grid.cells}
+        finished = sum(s == "finished" for s in statuses.values())
+        failed = [cid for cid, s in statuses.items() if s == "failed"]
+        todo = [c for c in grid.cells if statuses[c.cell_id()] in ("new", "partial")
+                or (retry_failed and statuses[c.cell_id()] == "failed")]
+        partial = sum(statuses[c.cell_id()] == "partial" for c in todo)
+        echo(f"grid {grid.name}: {len(grid.cells)} cells in {store} — {finished} finished, "
+             f"{len(failed)} failed{'' if retry_failed else ' (kept; --retry-failed reruns them)'}"
+             f", {len(todo)} to run ({partial} resume from a checkpoint)")
+        if not todo:
+            return cell_table(grid, store)
+        if retry_failed:
+            for cid in failed:
+                _forget_failure(store / cid)
+
+        _quiet_ray_env()
+        joined = bool(address)
+        started = _start_ray(address)
+        try:
+            cpt, gpt = _resources(cpus_per_trial, gpus_per_trial, joined, echo)
+            echo(f"ray: {_describe_cluster()}; each cell gets {cpt:g} CPU, {gpt:g} GPU"
+                 + (f", at most {max_concurrent} at a time" if max_concurrent else ""))
+            _fit(grid, todo, store, cpt, gpt, max_concurrent,
+                 done=finished, failed=0 if retry_failed else len(failed), echo=echo)
+        finally:
+            if started:
+                import ray
+                ray.shutdown()
+        return cell_table(grid, store)
+
+
+def _forget_failure(folder: Path) -> None:
+    """Let a failed cell run again: drop its result (and a stub config); keep its checkpoint."""
+    (folder / runstore.RESULT).unlink(missing_ok=True)
+    (folder / ERROR_LOG).unlink(missing_ok=True)
+    config = folder / runstore.CONFIG
+    if config.exists() and "stages" not in runstore.read_json(config):
+        config.unlink()
+
+
+def _describe_cluster() -> str:
+    import ray
+
+    total = ray.cluster_resources()
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])
+    return (f"{nodes} node{'s' if nodes != 1 else ''}, {total.get('CPU', 0):g} CPUs, "
+            f"{total.get('GPU', 0):g} GPUs")
+
+
+def _fit(grid: Grid, todo: list[CellConfig], store: Path, cpt: float, gpt: float,
+         max_concurrent: int | None, *, done: int, failed: int, echo) -> None:
+    from ray import tune
+
+    threads = max(1, int(cpt))
+    jobs = []
+    for cell in todo:
+        if gpt == 0 and cell.device is None:
+            cell = CellConfig.from_dict({**cell.to_dict(), "device": "cpu"})
+        jobs.append({"cell": cell.to_dict(), "cell_id": cell.cell_id(),
+                     "out_dir": str(store / cell.cell_id()), "threads": threads})
+    labels = {c.cell_id(): f"{c.dataset} {c.arch} {describe(c)} s{c.seed}" for c in todo}
+    ray_dir = store / RAY_DIR
+    shutil.rmtree(ray_dir, ignore_errors=True)   # leftovers of a killed run: never read
+    tuner = tune.Tuner(
+        tune.with_resources(run_cell, {"cpu": cpt, "gpu": gpt}),
+        param_space={"job": tune.grid_search(jobs)},
+        # reuse_actors: a worker keeps torch imported between cells (seconds per cell on a CPU)
+        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
+                                    trial_name_creator=_trial_name,
+                                    trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(
+            name=f"{grid.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}",
+            storage_path=str(ray_dir), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+            callbacks=[_progress_callback(len(grid.cells), done, failed, store, labels, echo)]),
+    )
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        echo("interrupted: rerun the same command to continue (finished cells are kept, "
+             "interrupted ones resume from their checkpoints)")
+        raise
+    shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+# --- the summary -------------------------------------------------------------------------
+def leaderboard_text(grid: Grid, store: Path) -> str | None:
+    """The report's leaderboard (markdown) of the grid's cells, or None without bnnbench.report."""
+    try:
+        from . import report
+    except ImportError:
+        return None
+    cells = report.collect_cells([store], expected=grid.cells)
+    return report.to_markdown(report.leaderboard(cells, counts=False))

@@ -1,0 +1,168 @@
+"""Grid files: expansion into cells (counts, axes, stable ids) and one-line errors."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from bnnbench import grid
+from bnnbench.errors import BnnbenchError
+
+BUILTINS = ["sign_ste", "xnor", "bireal", "irnet", "reactnet", "recu", "biper"]
+
+
+def write(tmp_path, text: str, name: str = "g.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def test_shipped_grids():
+    assert grid.list_grids() == ["biper_omega", "cifar10", "imagenet", "smoke"]
+    smoke = grid.load_grid("smoke")
+    assert smoke.name == "smoke" and len(smoke.cells) == 7
+    assert [c.binarizer["name"] for c in smoke.cells] == BUILTINS
+    assert {(c.dataset, c.arch, c.seed) for c in smoke.cells} == {("digits", "resnet20", 0)}
+    cifar = grid.load_grid("cifar10")
+    assert len(cifar.cells) == 21
+    assert all(c.recipe == {} and c.stage_recipes == {} and c.epochs is None for c in cifar.cells)
+    assert {c.arch for c in cifar.cells} == {"resnet18", "resnet20", "vgg_small"}
+    assert len(grid.load_grid("imagenet").cells) == 14
+    omega = grid.load_grid("biper_omega")
+    assert [c.binarizer["omega0"] for c in omega.cells] == [1, 5, 10, 20, 30, 50, 100]
+    assert len({c.cell_id() for c in omega.cells}) == 7
+
+
+def test_ids_are_stable_and_unique(tmp_path):
+    a = [c.cell_id() for c in grid.load_grid("cifar10").cells]
+    b = [c.cell_id() for c in grid.load_grid("cifar10").cells]
+    assert a == b and len(set(a)) == len(a)
+    # paths and devices do not change a cell's id (the same run found from another machine)
+    moved = grid.load_grid("cifar10", data_dir=str(tmp_path), device="cpu")
+    assert [c.cell_id() for c in moved.cells] == a
+    assert all(c.data_dir == str(tmp_path) for c in moved.cells)
+
+
+def test_axes_and_per_binarizer_param_axes(tmp_path):
+    path = write(tmp_path, """
+        datasets = "digits"
+        archs = ["resnet20", "vgg_small"]
+        binarizers = ["sign_ste", "biper", {name = "recu", tau_max = [0.95, 0.99]}]
+        seeds = [3, 7]
+        epochs = 2
+        subset = 100
+
+        [binarizer.biper]
+        omega0 = [10, 20, 30]
+        reg_tau = 0.0
+    """)
+    g = grid.load_grid(path)
+    assert g.name == "g"
+    # per (arch, seed): sign_ste 1 + biper 3 + recu 2
+    assert len(g.cells) == 2 * 2 * (1 + 3 + 2)
+    assert [c.seed for c in g.cells] == [3] * 12 + [7] * 12     # seed-major order
+    biper = [c for c in g.cells if c.binarizer["name"] == "biper"]
+    assert sorted({c.binarizer["omega0"] for c in biper}) == [10, 20, 30]
+    assert all(c.binarizer["reg_tau"] == 0.0 for c in biper)
+    assert {c.binarizer.get("tau_max") for c in g.cells if c.binarizer["name"] == "recu"} == {
+        0.95, 0.99}
+    assert all(c.epochs == 2 and c.subset == 100 for c in g.cells)
+    # keyword overrides (the CLI's --epochs/--budget/--subset) win over the file
+    g2 = grid.load_grid(path, epochs=1, budget=0.5, subset=10)
+    assert all((c.epochs, c.budget, c.subset) == (1, 0.5, 10) for c in g2.cells)
+
+
+def test_recipe_and_stage_overrides(tmp_path):
+    path = write(tmp_path, """
+        name = "sweep"
+        datasets = ["digits"]
+        archs = ["resnet20"]
+        binarizers = ["xnor", "biper"]
+
+        [recipe]
+        lr = [0.1, 0.01]
+        optimizer = "adam"
+
+        [stage.sine]
+        epochs = 4
+
+        [binarizer.biper.stage.binary]
+        weight_decay = 0
+    """)
+    g = grid.load_grid(path)
+    assert g.name == "sweep" and len(g.cells) == 4
+    assert sorted(c.recipe["lr"] for c in g.cells) == [0.01, 0.01, 0.1, 0.1]
+    assert all(c.recipe["optimizer"] == "adam" for c in g.cells)
+    xnor = [c for c in g.cells if c.binarizer["name"] == "xnor"]
+    biper = [c for c in g.cells if c.binarizer["name"] == "biper"]
+    assert all(c.stage_recipes == {} for c in xnor)   # xnor has no stage "sine"
+    assert all(c.stage_recipes == {"sine": {"epochs": 4}, "binary": {"weight_decay": 0.0}}
+               for c in biper)
+
+
+def test_duplicates_are_dropped(tmp_path):
+    path = write(tmp_path, """
+        datasets = ["digits"]
+        archs = ["resnet20"]
+        binarizers = ["biper", {name = "biper", omega0 = 20.0}, {name = "biper", omega0 = 5}]
+    """)
+    g = grid.load_grid(path)
+    assert len(g.cells) == 2 and g.duplicates == 1
+
+
+def test_unknown_grid_name():
+    with pytest.raises(BnnbenchError, match="unknown grid 'nope'; shipped grids: biper_omega"):
+        grid.find_grid("nope")
+    with pytest.raises(BnnbenchError, match="grid file not found"):
+        grid.find_grid("missing/grid.toml")
+
+
+BASE = """\
+datasets = ["digits"]
+archs = ["resnet20"]
+binarizers = ["sign_ste", "biper"]
+"""
+
+
+@pytest.mark.parametrize("text, key, line, words", [
+    (BASE + "colour = 1\n", "colour", 4, "unknown key"),
+    (BASE + "dataset = 'digits'\n", "dataset", 4, "the axis is 'datasets'"),
+    (BASE.replace('"sign_ste"', '"nosuch"'), "binarizers", 3, "unknown binarizer 'nosuch'"),
+    (BASE.replace('"resnet20"', '"resnet99"'), "archs", 2, "unknown cifar arch 'resnet99'"),
+    (BASE.replace('["resnet20"]', '["resnet34"]'), "archs", 2, "known: resnet18, resnet20"),
+    (BASE.replace('"digits"', '"mnist"'), "datasets", 1, "unknown dataset 'mnist'"),
+    (BASE + "epochs = 'three'\n", "epochs", 4, "must be an integer"),
+    (BASE + "budget = 2.0\n", "budget", 4, "fraction"),
+    (BASE + "seeds = 0\n", "seeds", 4, "count >= 1"),
+    (BASE + "\n[recipe]\nbatch_size = 128\nlrr = 0.1\n", "recipe.lrr", 7, "unknown recipe key"),
+    (BASE + "\n[recipe]\nlr = 'fast'\n", "recipe.lr", 6, "must be a float"),
+    (BASE + "\n[recipe]\nschedule = 'step'\n", "recipe.schedule", 6, "cosine, linear"),
+    (BASE + "\n[stage.warm]\nlr = 0.1\n", "stage.warm", 5, "no binarizer of this grid"),
+    (BASE + "\n[binarizer.biper]\nomega0 = 'high'\n", "binarizer.biper.omega0", 6,
+     "must be float"),
+    (BASE + "\n[binarizer.biper]\nfreq = 3\n", "binarizer.biper.freq", 6, "no parameter 'freq'"),
+    (BASE + "\n[binarizer.recu]\ntau_max = 0.9\n", "binarizer.recu", 5, "not in binarizers"),
+    (BASE + "binarizer = ['xnor']\n", "binarizer", 4, "the axis is 'binarizers'"),
+    (BASE.replace("binarizers", "# no binarizers"), "binarizers", 1, "missing"),
+])
+def test_errors_name_file_key_and_line(tmp_path, text, key, line, words):
+    path = write(tmp_path, text)
+    with pytest.raises(BnnbenchError) as info:
+        grid.load_grid(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}:{line}: {key}: "), message
+    assert words in message
+
+
+def test_toml_syntax_error_names_file_and_line(tmp_path):
+    for text, line in ((BASE + "seeds = [1, 2\n", 4), (BASE + "seeds = 1 2\nepochs = 1\n", 4)):
+        path = write(tmp_path, text)
+        with pytest.raises(BnnbenchError) as info:
+            grid.load_grid(path)
+        assert str(info.value).startswith(f"{path}:{line}: invalid TOML: "), str(info.value)
+
+
+def test_describe():
+    cell = grid.load_grid("biper_omega").cells[0]
+    assert grid.describe(cell) == "biper(omega0=1)"

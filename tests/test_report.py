@@ -1,0 +1,268 @@
+"""bnnbench.report / figures / published on a run store written by hand with known numbers."""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bnnbench import runstore
+from bnnbench.analysis import qe_closed_form
+from bnnbench.cell import CellConfig
+from bnnbench.published import load_reference, match_published
+from bnnbench.report import (LEADERBOARD_COLUMNS, collect_cells, leaderboard, to_markdown,
+                             write_report)
+
+VARIANT = {"resnet20": "bireal-shortcut", "resnet18": "standard-shortcut", "vgg_small": "plain"}
+BIPER = {"name": "biper", "omega0": 20.0, "reg_tau": 0.037}
+
+
+def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIPER, seed=0,
+               top1=None, status="finished", epochs=4, b=0.05, device="cuda",
+               seconds=3600.0, metrics=True, stage_names=("binary",)) -> Path:
+    """One run folder as train.py writes it (interfaces.md), with the given final top-1."""
+    binarizer = dict(binarizer)
+    cell = CellConfig(dataset=dataset, arch=arch, binarizer=binarizer, seed=seed)
+    cell_dir = store / f"{dataset}-{arch}-{binarizer['name']}-{binarizer.get('omega0', '')}-s{seed}"
+    per_stage = epochs // len(stage_names)
+    runstore.write_json(cell_dir / runstore.CONFIG, {
+        "cell": cell.to_dict(), "cell_id": cell_dir.name,
+        "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1,
+                                          "binarizer": {"reg_tau": 0.01 * (i + 1)}}}
+                   for i, s in enumerate(stage_names)],
+        "model": {"params": 270522, "variant": ("bireal-shortcut" if dataset == "imagenet"
+                                                 else VARIANT[arch]),
+                  "family": "imagenet" if dataset == "imagenet" else "cifar"},
+        "binarizer_meta": {"paper": "", "year": None, "spec": "", "stages": list(stage_names),
+                           "origin": "built-in"},
+        "env": {"bnnbench": "0.1.0", "git": None, "torch": "2", "torchvision": "0",
+                "python": "3.11", "device": "NVIDIA H100" if device == "cuda" else "cpu"},
+        "created": "2025-01-01T00:00:00+00:00"})
+    omega0 = binarizer.get("omega0")
+    qe = qe_closed_form(b * omega0) if omega0 else None
+    if metrics and top1 is not None:
+        rows = [{"stage": stage_names[min(e // per_stage, len(stage_names) - 1)],
+                 "epoch": e % per_stage, "global_epoch": e, "lr": 0.1, "train_loss": 1.0,
+                 "train_top1": 50.0, "test_loss": 1.0, "top1": top1 - (epochs - 1 - e) * 5.0,
+                 "top5": 99.0, "seconds": seconds / epochs, "images_per_s": 1000.0,
+                 "qe": qe, "b": b} for e in range(epochs)]
+        runstore.write_metrics(cell_dir / runstore.METRICS, rows)
+    if status == "finished":
+        runstore.write_json(cell_dir / runstore.RESULT, {
+            "status": "finished", "top1": top1, "top5": 99.0, "best_top1": top1 + 0.5,
+            "best_top5": 99.5, "params": 270522, "epochs": epochs, "seconds": seconds,
+            "images_per_s": 1000.0, "qe": qe, "b": b, "device": device})
+    elif status == "failed":
+        runstore.write_json(cell_dir / runstore.RESULT, {
+            "status": "failed", "error": "TrainingDiverged: nan", "epochs": 1,
+            "params": 270522, "device": device})
+    return cell_dir
+
+
+BIPER_20 = [86.0, 87.0, 88.5]
+RECU = [87.0, 88.0]
+
+
+def make_store(root: Path, *, imagenet: bool = True) -> Path:
+    """Cells with known numbers: biper ω0 ∈ {10, 20, 30} (3, 2, 2 seeds), recu (2 finished,
+    1 failed), xnor (1 seed), irnet (config only), imagenet biper (1 seed)."""
+    two = ("sine", "binary")
+    for seed, top1 in enumerate(BIPER_20):
+        write_cell(root, seed=seed, top1=top1, b=0.04 + 0.005 * seed, stage_names=two)
+    for omega0, accs in ((10.0, [85.0, 85.5]), (30.0, [86.5, 87.5])):
+        for seed, top1 in enumerate(accs):
+            write_cell(root, binarizer={**BIPER, "omega0": omega0}, seed=seed, top1=top1,
+                       b=0.03, stage_names=two)
+    for seed, top1 in enumerate(RECU):
+        write_cell(root, binarizer={"name": "recu"}, seed=seed, top1=top1, device="cpu",
+                   seconds=7200.0)
+    write_cell(root, binarizer={"name": "recu"}, seed=2, status="failed")
+    write_cell(root, arch="vgg_small", binarizer={"name": "xnor"}, top1=89.0)
+    write_cell(root, arch="resnet18", binarizer={"name": "irnet"}, status="new")
+    if imagenet:
+        write_cell(root, dataset="imagenet", arch="resnet18", binarizer={**BIPER, "omega0": 20.0},
+                   top1=60.0, stage_names=two)
+    return root
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return make_store(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def board(store) -> pd.DataFrame:
+    return leaderboard(collect_cells([store]), counts=False)
+
+
+def _row(board, **key) -> pd.Series:
+    sel = board
+    for k, v in key.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, sel
+    return sel.iloc[0]
+
+
+# --- reference data ---------------------------------------------------------------------------
+def test_reference_ships_every_published_number_with_a_source():
+    ref = load_reference()
+    assert list(ref["dataset"].unique()) == ["cifar10", "imagenet"]
+    assert (ref["source"] != "").all()
+    assert ref["top1"].notna().all()
+    biper_r20 = ref[(ref.binarizer == "biper") & (ref.arch == "resnet20")]
+    assert sorted(biper_r20["top1"]) == [86.98, 87.5]  # both sources kept
+    rbnn = ref[(ref.method == "RBNN") & (ref.dataset == "cifar10")]
+    assert {("resnet20_std", 86.5), ("resnet20", 87.8)} <= set(zip(rbnn.arch, rbnn.top1))
+    recu = ref[(ref.binarizer == "recu") & (ref.dataset == "imagenet")].set_index("arch")
+    assert recu.loc["resnet34", "top5"] == 85.78
+    # 1/1 only, official README first, a number published for another backbone never matches
+    assert match_published("cifar10", "resnet20", "biper", "bireal-shortcut")["top1"] == 86.98
+    assert match_published("cifar10", "resnet20", "irnet", "bireal-shortcut")["top1"] == 86.5
+    assert match_published("cifar10", "resnet20", "xnor", "bireal-shortcut")["top1"] == 85.23
+    assert match_published("cifar10", "resnet18", "irnet", "bireal-shortcut") is None
+    assert match_published("cifar10", "resnet20", "my_plugin") is None
+
+
+# --- the leaderboard ------------------------------------------------------------------------------
+def test_columns_are_the_documented_order(board, store, tmp_path):
+    assert list(board.columns) == LEADERBOARD_COLUMNS
+    import bnnbench.report as report
+    doc = report.__doc__
+    positions = [doc.index(c) for c in ("n_seeds", "top1_mean", "published_top1", "delta_top1",
+                                        "gpu_hours", "n_failed", "hardware")]
+    assert positions == sorted(positions)
+    write_report([store], tmp_path, figures=False, counts=False)
+    assert list(pd.read_csv(tmp_path / "leaderboard.csv").columns) == LEADERBOARD_COLUMNS
+
+
+def test_means_stds_delta_exact(board):
+    r = _row(board, dataset="cifar10", arch="resnet20", binarizer="biper", setting="omega0=20")
+    assert r["n_seeds"] == 3
+    assert r["top1_mean"] == pytest.approx(statistics.mean(BIPER_20), abs=1e-12)
+    assert r["top1_std"] == pytest.approx(statistics.stdev(BIPER_20), abs=1e-12)  # ddof=1
+    assert r["top1_best"] == 88.5
+    assert r["peak_top1_mean"] == pytest.approx(statistics.mean(BIPER_20) + 0.5)
+    assert r["published_top1"] == 86.98 and r["published_source"] == "BiPer official README"
+    assert r["delta_top1"] == pytest.approx(statistics.mean(BIPER_20) - 86.98, abs=1e-12)
+    assert r["epochs"] == 4 and r["seeds"] == "0,1,2" and r["variant"] == "bireal-shortcut"
+    assert r["gpu_hours"] == pytest.approx(1.0) and math.isnan(r["cpu_hours"])
+    assert r["qe_mean"] == pytest.approx(np.mean([qe_closed_form(b * 20) for b in
+                                                  (0.04, 0.045, 0.05)]))
+    assert r["b_mean"] == pytest.approx(0.045)
+    assert r["params"] == 270522
+
+
+def test_swept_parameter_splits_rows_and_others_do_not(board):
+    biper = board[(board.dataset == "cifar10") & (board.binarizer == "biper")]
+    assert list(biper["setting"]) == ["omega0=10", "omega0=20", "omega0=30"]  # numeric order
+    # reg_tau is the same in every cell (its stage values are recipes): not a setting
+    assert (board[board.binarizer != "biper"]["setting"] == "").all()
+    imagenet = _row(board, dataset="imagenet", binarizer="biper")
+    assert imagenet["setting"] == "omega0=20" and imagenet["published_top1"] == 61.40
+
+
+def test_failed_cells_are_counted_not_averaged(board):
+    r = _row(board, dataset="cifar10", binarizer="recu")
+    assert (r["n_seeds"], r["n_failed"]) == (2, 1)
+    assert r["top1_mean"] == pytest.approx(87.5, abs=1e-12)
+    assert r["top1_std"] == pytest.approx(statistics.stdev(RECU), abs=1e-12)
+    assert r["cpu_hours"] == pytest.approx(2.0) and math.isnan(r["gpu_hours"])
+    assert r["published_top1"] == 87.5 and r["delta_top1"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cells_not_run_are_missing_not_zero(board, store):
+    r = _row(board, binarizer="irnet")
+    assert (r["n_seeds"], r["n_new"]) == (0, 1)
+    for col in ("top1_mean", "top1_std", "top1_best", "top5_mean", "delta_top1", "qe_mean",
+                "gpu_hours"):
+        assert math.isnan(r[col]), col
+    assert r["published_top1"] == 91.5  # the published number is still there to compare with
+    assert r["epochs"] == 4  # planned
+    one = _row(board, binarizer="xnor")
+    assert one["n_seeds"] == 1 and math.isnan(one["top1_std"])
+    # a grid's expected cell without any folder: a row with n_seeds 0 and n_missing 1
+    expected = [CellConfig(dataset="cifar10", arch="vgg_small", binarizer="recu", seed=0)]
+    with_expected = leaderboard(collect_cells([store], expected), counts=False)
+    miss = _row(with_expected, arch="vgg_small", binarizer="recu")
+    assert (miss["n_seeds"], miss["n_missing"]) == (0, 1) and math.isnan(miss["top1_mean"])
+    assert miss["variant"] == "plain" and miss["published_top1"] == 92.2
+
+
+def test_op_counts_from_the_models(store):
+    cells = collect_cells([store])
+    board = leaderboard(cells[cells["binarizer"] == "recu"], counts=True)  # one model build
+    r = _row(board, dataset="cifar10", arch="resnet20", binarizer="recu")
+    assert r["bops"] > 0 and r["flops"] > 0
+    assert r["ops"] == pytest.approx(r["bops"] / 64 + r["flops"])
+    assert r["size_bits"] < 32 * r["params"]
+
+
+def test_markdown_has_published_in_parentheses_and_bold_best(board):
+    md = to_markdown(board)
+    assert "## cifar10" in md and "## imagenet" in md
+    line = next(l for l in md.splitlines() if l.startswith("| recu |"))
+    mean, std = statistics.mean(RECU), statistics.stdev(RECU)
+    assert f"**{mean:.2f} ± {std:.2f}** (87.50)" in line  # best of the resnet20 column
+    line = next(l for l in md.splitlines() if l.startswith("| biper (omega0=20) |"))
+    assert f"{statistics.mean(BIPER_20):.2f} ± {statistics.stdev(BIPER_20):.2f} (86.98)" in line
+    assert "**" not in line.split("|")[2]  # not the best of its column
+    assert "– (91.50)" in md  # irnet resnet18 not run yet: no number, published kept
+    assert "**89.00** (89.80)" in md
+
+
+def test_cli_report_prints_formats(store, tmp_path):
+    from click.testing import CliRunner
+
+    from bnnbench.cli import cli
+    out = tmp_path / "lb"
+    res = CliRunner().invoke(cli, ["report", str(store), "--out", str(out), "--format", "json",
+                                   "--no-figures", "--no-counts"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert len(rows) == 7 and list(rows[0]) == LEADERBOARD_COLUMNS
+    assert (out / "leaderboard.md").exists()
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert res.exit_code != 0
+
+
+# --- figures -------------------------------------------------------------------------------
+def test_figures_written_and_non_empty(tmp_path):
+    store = make_store(tmp_path / "runs", imagenet=False)  # one dataset: 4 figures, ~10 s
+    result = write_report([store], tmp_path / "out", counts=False)
+    names = {p.name for p in result["files"]}
+    assert len([n for n in names if n.endswith((".png", ".svg"))]) == 8
+    for stem in ("top1_cifar10", "curves_cifar10", "qe_omega0",
+                 "omega0_sweep_cifar10_resnet20_biper"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names, stem
+    for path in result["files"]:
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert path.stat().st_size > 20_000, path
+        elif path.suffix == ".svg":
+            assert ET.parse(path).getroot().tag.endswith("svg")
+
+
+def test_fig3_curve_peaks_where_the_paper_says():
+    from bnnbench.figures import qe_curve_data
+    data = qe_curve_data()
+    s_curve = data[data["curve"] == "s"]
+    peak = s_curve.loc[s_curve["qe"].idxmax()]
+    assert peak["qe"] == pytest.approx(0.102835, abs=1e-6)
+    assert peak["s"] == pytest.approx(0.954882, abs=2e-3)
+    for b, group in data[data["curve"] != "s"].groupby("b"):  # each b peaks at ω0 = s*/b
+        top = group.loc[group["qe"].idxmax()]
+        assert top["qe"] == pytest.approx(0.102835, abs=1e-5)
+        assert top["omega0"] * b == pytest.approx(0.954882, abs=0.03)
+
+
+def test_a_single_run_folder_is_a_store(tmp_path):
+    cell = write_cell(tmp_path, binarizer={"name": "xnor"}, top1=80.0)  # `bnnbench train --out`
+    cells = collect_cells([cell])
+    assert len(cells) == 1 and cells.iloc[0]["status"] == "finished"
+    with pytest.raises(Exception, match="does not exist"):
+        collect_cells([tmp_path / "nowhere"])

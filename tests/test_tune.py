@@ -1,0 +1,166 @@
+"""Grids through Ray Tune into the run store: complete records, failures, kill and resume.
+
+Ray starts slowly, so the in-process tests share one local Ray session; only the kill test
+starts the command in a subprocess (its own Ray) and kills that driver with SIGKILL.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bnnbench import cli, grid as grids, runstore, tune as tuning
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    tuning._quiet_ray_env()
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+def write_grid(tmp_path: Path, binarizers: str, *, seeds=1, epochs=1, subset=32,
+               extra: str = "") -> Path:
+    path = tmp_path / "g.toml"
+    path.write_text(textwrap.dedent(f"""\
+        datasets = ["digits"]
+        archs = ["resnet20"]
+        binarizers = {binarizers}
+        seeds = {seeds}
+        epochs = {epochs}
+        subset = {subset}
+        """) + extra)
+    return path
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file's bytes and mtime (to prove a finished cell is left untouched)."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+
+
+def test_small_grid_runs_to_complete_records(ray_session, tmp_path, capsys):
+    path = write_grid(tmp_path, '["sign_ste", "xnor"]', seeds=2)
+    grid = grids.load_grid(path)
+    store = tmp_path / "store"
+    table = tuning.run_grid(grid, store, max_concurrent=2, echo=print)
+    assert list(table["status"]) == ["finished"] * 4
+    folders = sorted(p for p in store.iterdir() if p.is_dir())
+    assert [p.name for p in folders] == sorted(c.cell_id() for c in grid.cells)  # no .ray left
+    for folder in folders:
+        config = runstore.read_json(folder / runstore.CONFIG)
+        assert config["cell_id"] == folder.name and config["cell"]["device"] == "cpu"
+        result = runstore.read_json(folder / runstore.RESULT)
+        assert result["status"] == "finished" and 0 <= result["top1"] <= 100
+        assert [r["global_epoch"] for r in runstore.read_metrics(folder / runstore.METRICS)] == [0]
+    out = capsys.readouterr().out
+    assert "[4/4 finished | 0 running | 0 failed | best top1" in out
+
+    # a cluster without GPUs: a GPU request becomes 0 with a note, nothing waits for a GPU
+    notes = []
+    assert tuning._resources(None, 0.5, False, notes.append) == (1.0, 0.0)
+    assert "no GPU" in notes[0]
+
+    # rerun: nothing to do, nothing touched
+    before = {f.name: snapshot(f) for f in folders}
+    tuning.run_grid(grid, store, echo=print)
+    assert "0 to run" in capsys.readouterr().out
+    assert {f.name: snapshot(f) for f in folders} == before
+
+    # --dry-run lists every cell with its status, without training
+    cli.main(["run", "--grid", str(path), "--out", str(store), "--dry-run"])
+    out = capsys.readouterr().out
+    assert out.count(" finished ") == 4 and "4 finished" in out
+    assert all(c.cell_id() in out for c in grid.cells)
+    assert "xnor" in out and "sign_ste" in out
+
+
+BOOM = '''
+from bnnbench import Binarizer, register, sign_clipped_ste
+
+
+@register("boom")
+class Boom(Binarizer):
+    """A binarizer whose weight() raises: its cell must fail alone."""
+
+    def weight(self, w):
+        raise RuntimeError("boom: this weight function always fails")
+
+    def activation(self, x):
+        return sign_clipped_ste(x)
+'''
+
+
+def test_failing_cell_is_recorded_and_others_finish(ray_session, tmp_path, capsys):
+    plugin = tmp_path / "boom_plugin.py"
+    plugin.write_text(BOOM)
+    path = write_grid(tmp_path, '["boom", "sign_ste"]', extra='plugins = ["boom_plugin.py"]\n')
+    grid = grids.load_grid(path)
+    assert grid.cells[0].plugins == [str(plugin.resolve())]
+    store = tmp_path / "store"
+    table = tuning.run_grid(grid, store, echo=print)
+    status = dict(zip(table["binarizer"], table["status"]))
+    assert status == {"boom": "failed", "sign_ste": "finished"}
+    boom = store / grid.cells[0].cell_id()
+    result = runstore.read_json(boom / runstore.RESULT)
+    assert result["status"] == "failed" and "this weight function always fails" in result["error"]
+    assert "RuntimeError" in (boom / tuning.ERROR_LOG).read_text()
+    assert "FAILED " + grid.cells[0].cell_id() in capsys.readouterr().out
+
+    # a rerun keeps the failed cell (no --retry-failed) and the CLI exits 1 for it
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--grid", str(path), "--out", str(store)])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "0 to run" in out and "1 failed" in out
+    assert runstore.read_json(boom / runstore.RESULT) == result
+    cli.main(["run", "--grid", str(path), "--out", str(store), "--dry-run"])
+    assert "failed" in capsys.readouterr().out
+    # --retry-failed forgets the failure (the record, not the checkpoint) before running again
+    tuning._forget_failure(boom)
+    assert runstore.status(boom) in ("new", "partial") and (boom / runstore.CONFIG).exists()
+
+
+def test_killed_driver_resumes_every_cell_once(ray_session, tmp_path, capsys):
+    path = write_grid(tmp_path, '["sign_ste", "xnor", "bireal"]', epochs=2, subset=128)
+    grid = grids.load_grid(path)
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "bnnbench", "run", "--grid", str(path), "--out", str(store),
+               "--max-concurrent", "1"]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not list(store.glob("*/result.json")):
+            assert driver.poll() is None and time.time() < deadline, "no cell finished"
+            time.sleep(0.2)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        with pytest.raises(ProcessLookupError):  # Ray's processes of that driver, by group id
+            for _ in range(50):
+                os.killpg(driver.pid, signal.SIGKILL)
+                time.sleep(0.1)
+    done = {p.parent.name: snapshot(p.parent) for p in store.glob("*/result.json")}
+    assert 1 <= len(done) < 3
+
+    cli.main(["run", "--grid", str(path), "--out", str(store)])   # the same command, again
+    assert f"{len(done)} finished" in capsys.readouterr().out
+    folders = sorted(p for p in store.iterdir() if p.is_dir())
+    assert [p.name for p in folders] == sorted(c.cell_id() for c in grid.cells)
+    for folder in folders:
+        assert runstore.read_json(folder / runstore.RESULT)["status"] == "finished"
+        rows = runstore.read_metrics(folder / runstore.METRICS)
+        assert [r["global_epoch"] for r in rows] == [0, 1]   # each epoch recorded once
+    for name, files in done.items():
+        assert snapshot(store / name) == files                 # finished cells untouched
