@@ -151,9 +151,7 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
                             gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
                             retry_failed=retry_failed, echo=click.echo)
     click.echo("\n" + tuning.format_table(table))
-    board = tuning.leaderboard_text(grid, store)
-    if board:
-        click.echo("\n" + board)
+    click.echo("\n" + tuning.leaderboard_text(grid, store))
     counts = table["status"].value_counts()
     click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())} in "
                f"{time.time() - t0:.0f} s; run store: {store}")

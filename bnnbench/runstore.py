@@ -8,6 +8,8 @@ One folder per cell, `<store>/<cell-id>/`, holding
   result.json     written once at the end: status "finished" or "failed" (+ error), final and
                   best top1/top5, params, epochs, seconds
   checkpoint.pt   the latest checkpoint (resume) and, at the end, the final weights
+  error.log       a failed cell's traceback (config.json is then minimal if the cell failed
+                  before training started: just "cell" and "cell_id")
 Every write is atomic (temp file + rename), so a crash never leaves half a record.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Iterator
 import torch
 
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.json", "metrics.jsonl", "result.json", "checkpoint.pt"
+ERROR_LOG = "error.log"           # a failed cell's traceback, beside its result.json
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -37,6 +40,10 @@ def _atomic_write(path: Path, write) -> None:
 
 def write_json(path: Path, obj: Any) -> None:
     _atomic_write(Path(path), lambda fh: fh.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
 
 
 def read_json(path: Path) -> Any:

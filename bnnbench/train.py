@@ -14,6 +14,7 @@ import math
 import platform
 import subprocess
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,39 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
     cfg = cfg.resolved()
     if runstore.status(out_dir) == "finished":
         return runstore.read_json(out_dir / runstore.RESULT)
-    run = _CellRun(cfg, out_dir)
+    _check_same_config(cfg, out_dir)
     try:
-        return run.train(progress)
+        return _CellRun(cfg, out_dir).train(progress)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
-        run.record_failure(exc)
+        _record_failure(cfg, out_dir, exc)
         raise
+
+
+def _check_same_config(cfg: CellConfig, out_dir: Path) -> None:
+    """Refuse to continue a run folder that another config wrote (before touching it)."""
+    path = out_dir / runstore.CONFIG
+    if not path.exists():
+        return
+    old, new = _comparable(runstore.read_json(path)["cell"]), _comparable(cfg.to_dict())
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
+                            f"{', '.join(diff)}); refusing to resume it: choose another --out "
+                            "or delete that folder")
+
+
+def _record_failure(cfg: CellConfig, out_dir: Path, exc: Exception) -> None:
+    """result.json "failed" with the error, the traceback in error.log, and a minimal
+    config.json if the cell failed before writing its own (so reports still list it)."""
+    if not (out_dir / runstore.CONFIG).exists():
+        runstore.write_json(out_dir / runstore.CONFIG,
+                            {"cell": cfg.to_dict(), "cell_id": cfg.cell_id()})
+    runstore.write_text(out_dir / runstore.ERROR_LOG, traceback.format_exc())
+    runstore.write_json(out_dir / runstore.RESULT, {
+        "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+        "epochs": len(runstore.read_metrics(out_dir / runstore.METRICS))})
 
 
 def _device(cfg: CellConfig) -> torch.device:
@@ -142,26 +168,17 @@ class _CellRun:
         self.position = (0, 0)            # (stage index, next epoch within it)
         self.stage_start: dict[str, Any] | None = None  # weights a later stage starts from
         self.optimizer_state = None
-        self._write_or_check_config()
+        self._write_config_or_resume()
 
     # --- records -----------------------------------------------------------------------------
-    def _write_or_check_config(self) -> None:
+    def _write_config_or_resume(self) -> None:
         path = self.out_dir / runstore.CONFIG
-        cell = self.cfg.to_dict()
-        if path.exists():
-            old = runstore.read_json(path)["cell"]
-            if _comparable(old) != _comparable(cell):
-                diff = sorted(k for k in set(old) | set(cell)
-                              if k not in _RUN_ONLY and old.get(k) != cell.get(k))
-                raise BnnbenchError(
-                    f"{self.out_dir} holds a run of another config (differs in: "
-                    f"{', '.join(diff)}); refusing to resume it: choose another --out or "
-                    "delete that folder")
+        if path.exists() and "stages" in runstore.read_json(path):
             self._load_checkpoint()
             return
         cls = registry.get(self.cfg.binarizer["name"])
         runstore.write_json(path, {
-            "cell": cell,
+            "cell": self.cfg.to_dict(),
             "cell_id": self.cfg.cell_id(),
             "stages": [{"name": name, "recipe": r} for name, r in self.stages],
             "model": {"params": self.params, "variant": self.model.variant,
@@ -194,11 +211,6 @@ class _CellRun:
             "position": list(self.position), "metrics": self.metrics,
             "stage_start": self.stage_start})
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)
-
-    def record_failure(self, exc: Exception) -> None:
-        runstore.write_json(self.out_dir / runstore.RESULT, {
-            "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-            "epochs": len(self.metrics), "params": self.params, "device": str(self.device)})
 
     # --- training ----------------------------------------------------------------------------
     def train(self, progress: bool) -> dict:

@@ -32,7 +32,6 @@ from .errors import BnnbenchError
 from .grid import Grid, describe
 
 RAY_DIR = ".ray"                  # Ray Tune's own files, inside the store, removed after a run
-ERROR_LOG = "error.log"           # a failed cell's traceback, beside its result.json
 
 
 def default_store(grid: Grid) -> Path:
@@ -55,13 +54,13 @@ def run_cell(config: dict) -> None:
         from .train import train_cell
         result = train_cell(cfg, out_dir, progress=False)
     except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / ERROR_LOG).write_text(traceback.format_exc())
-        if runstore.status(out_dir) != "failed":   # train_cell records what it can itself
+        if runstore.status(out_dir) != "failed":
+            # train_cell records its own failures; this one came before it could (e.g. a
+            # plugin file that fails to import on this worker): leave a stub the report lists
             if not (out_dir / runstore.CONFIG).exists():
-                # failed before training started: leave a stub so reports still list the cell
                 runstore.write_json(out_dir / runstore.CONFIG,
                                     {"cell": cfg.to_dict(), "cell_id": config["cell_id"]})
+            runstore.write_text(out_dir / runstore.ERROR_LOG, traceback.format_exc())
             runstore.write_json(out_dir / runstore.RESULT,
                                 {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
         result = runstore.read_json(out_dir / runstore.RESULT)
@@ -290,7 +289,7 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
 def _forget_failure(folder: Path) -> None:
     """Let a failed cell run again: drop its result (and a stub config); keep its checkpoint."""
     (folder / runstore.RESULT).unlink(missing_ok=True)
-    (folder / ERROR_LOG).unlink(missing_ok=True)
+    (folder / runstore.ERROR_LOG).unlink(missing_ok=True)
     config = folder / runstore.CONFIG
     if config.exists() and "stages" not in runstore.read_json(config):
         config.unlink()
@@ -342,11 +341,9 @@ def _fit(grid: Grid, todo: list[CellConfig], store: Path, cpt: float, gpt: float
 
 
 # --- the summary -------------------------------------------------------------------------
-def leaderboard_text(grid: Grid, store: Path) -> str | None:
-    """The report's leaderboard (markdown) of the grid's cells, or None without bnnbench.report."""
-    try:
-        from . import report
-    except ImportError:
-        return None
+def leaderboard_text(grid: Grid, store: Path) -> str:
+    """The report's leaderboard (markdown) of the grid's cells."""
+    from . import report
+
     cells = report.collect_cells([store], expected=grid.cells)
     return report.to_markdown(report.leaderboard(cells, counts=False))

@@ -129,7 +129,7 @@ def test_refuses_to_resume_another_config(tmp_path):
 
 def test_nan_loss_stops_the_cell_and_keeps_its_record(tmp_path):
     cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="sign_ste", epochs=3,
-                     subset=300, device="cpu", recipe={"lr": 1e38, "weight_decay": 0.0})
+                     subset=300, device="cpu", recipe={"optimizer": "sgd", "lr": 1e38, "weight_decay": 0.0})
     with pytest.raises(TrainingDiverged, match="loss became"):
         train_cell(cfg, tmp_path, progress=False)
     result = runstore.read_json(tmp_path / runstore.RESULT)

@@ -6,7 +6,7 @@ and its class attribute `nonlinearity` (models never look at a binarizer's name)
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .. import registry
 from ..errors import BnnbenchError
-from ..nn import BinaryConv2d, channel_view
+from ..nn import BinaryConv2d, channel_view, initialise
 
 NONLINEARITIES = ("hardtanh", "rprelu", "identity")
 
@@ -151,3 +151,30 @@ def make_stage(block: type[nn.Module], in_channels: int, out_channels: int, bloc
         layers.append(block(in_channels if i == 0 else out_channels, out_channels,
                             stride if i == 0 else 1, binarizer, nonlinearity, shortcut))
     return nn.Sequential(*layers)
+
+
+class ResNet(nn.Module):
+    """The body every ResNet here shares: a full-precision `stem`, stages of binary blocks (the
+    first stage keeps the resolution, each later one halves it), global average pooling,
+    BatchNorm1d and a full-precision fc. Weights start Kaiming-normal, then each binarizer may
+    re-initialise its own layers."""
+
+    def __init__(self, stem: nn.Module, block: type[nn.Module], depths: Sequence[int],
+                 widths: Sequence[int], binarizer: Any, *, shortcut: str, num_classes: int):
+        super().__init__()
+        act = nonlinearity_of(binarizer)
+        self.stem = stem
+        stages, width = [], widths[0]
+        for i, (depth, out) in enumerate(zip(depths, widths)):
+            stages.append(make_stage(block, width, out, depth, 1 if i == 0 else 2, binarizer,
+                                     act, shortcut))
+            width = out
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.bn = nn.BatchNorm1d(width)
+        self.fc = nn.Linear(width, num_classes)
+        initialise(self, nn.init.kaiming_normal_)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stages(self.stem(x))
+        return self.fc(self.bn(self.pool(x).flatten(1)))

@@ -1,0 +1,35 @@
+"""Smoke test of the benchmark harness (bnnbench.bench): it runs, records and reports.
+No timing assertions: speed is measured by `bnnbench bench`, not by the test suite."""
+from __future__ import annotations
+
+import json
+
+import torch
+
+from bnnbench import bench, list_binarizers
+from bnnbench.nn import BinaryConv2d
+
+
+def test_full_precision_reference_is_identity_and_unregistered():
+    assert "fp32" not in list_binarizers()
+    layer = BinaryConv2d(3, 4, 3, padding=1, binarizer=bench.FullPrecision)
+    x = torch.randn(2, 3, 6, 6)
+    ref = torch.nn.functional.conv2d(x, layer.weight, padding=1)
+    torch.testing.assert_close(layer(x), ref, rtol=0, atol=0)
+
+
+def test_harness_measures_all_three_loops_and_writes_its_tables(cifar10_root, tmp_path):
+    result = bench.run_benchmark(["resnet20"], ["sign_ste"], device="cpu", batch_size=4,
+                                 warmup=1, steps=1, repeats=2, workers=0,
+                                 data_dir=str(cifar10_root), isolate=False, log=lambda _: None)
+    kinds = {r["kind"]: r for r in result["rows"]}
+    assert set(kinds) == {"engine", "fp32", "official"}
+    for row in kinds.values():
+        assert row["images_per_s"] > 0 and row["peak_mem_mb"] > 0
+        assert row["timed_images"] == 4 * 1 * 2
+    (line,) = result["summary"]
+    assert line["engine_over_official"] > 0 and line["engine_over_fp32"] > 0
+    jpath, mpath = bench.write(result, tmp_path)
+    assert json.loads(jpath.read_text())["env"]["torch"] == torch.__version__
+    table = mpath.read_text()
+    assert "| resnet20 | sign_ste | 4 |" in table
