@@ -77,6 +77,20 @@ def test_small_grid_runs_to_complete_records(ray_session, tmp_path, capsys):
     assert "0 to run" in capsys.readouterr().out
     assert {f.name: snapshot(f) for f in folders} == before
 
+    # the report on this real run store: one row per binarizer, means of its two seeds
+    from bnnbench import report
+
+    made = report.write_report([store], tmp_path / "report")
+    board = made["leaderboard"].set_index("binarizer")
+    for name in ("sign_ste", "xnor"):
+        top1 = [runstore.read_json(f / runstore.RESULT)["top1"] for f in folders
+                if runstore.read_json(f / runstore.CONFIG)["cell"]["binarizer"]["name"] == name]
+        assert board.loc[name, "n_seeds"] == 2
+        assert board.loc[name, "top1_mean"] == pytest.approx(sum(top1) / 2)
+        assert board.loc[name, "params"] > 0
+    assert all(f.stat().st_size > 0 for f in made["files"])
+    assert "sign_ste" in made["markdown"] and "xnor" in made["markdown"]
+
     # --dry-run lists every cell with its status, without training
     cli.main(["run", "--grid", str(path), "--out", str(store), "--dry-run"])
     out = capsys.readouterr().out
