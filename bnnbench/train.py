@@ -269,7 +269,9 @@ class _CellRun:
             raise TrainingDiverged(f"the training loss became {train_loss} in stage '{stage}' "
                                    f"epoch {epoch} (lr {lr:g}); the cell stopped, its record "
                                    "is kept: lower the lr or check the binarizer")
-        test = self._evaluate(recipe["eval_batch_size"])
+        # a large evaluation batch feeds a GPU; on a CPU it only spills the caches
+        test = self._evaluate(recipe["eval_batch_size"] if self.cuda
+                              else min(recipe["eval_batch_size"], 256))
         qe, b = _binary_layer_stats(self.model)
         if epoch + 1 == recipe["epochs"] and stage_index + 1 < len(self.stages):
             self.stage_start = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
