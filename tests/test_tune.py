@@ -128,7 +128,7 @@ def test_failing_cell_is_recorded_and_others_finish(ray_session, tmp_path, capsy
     boom = store / grid.cells[0].cell_id()
     result = runstore.read_json(boom / runstore.RESULT)
     assert result["status"] == "failed" and "this weight function always fails" in result["error"]
-    assert "RuntimeError" in (boom / tuning.ERROR_LOG).read_text()
+    assert "RuntimeError" in (boom / runstore.ERROR_LOG).read_text()
     assert "FAILED " + grid.cells[0].cell_id() in capsys.readouterr().out
 
     # a rerun keeps the failed cell (no --retry-failed) and the CLI exits 1 for it
