@@ -206,7 +206,10 @@ class _CellRun:
 
     def _save_checkpoint(self, optimizer) -> None:
         runstore.save_checkpoint(self.out_dir / runstore.CHECKPOINT, {
-            "cell_id": self.cfg.cell_id(), "model": self.model.state_dict(),
+            # the cell (binarizer parameters such as BiPer's ω0 included) travels with the
+            # weights, so a checkpoint is never evaluated with another configuration
+            "cell_id": self.cfg.cell_id(), "cell": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict() if optimizer else None,
             "position": list(self.position), "metrics": self.metrics,
             "stage_start": self.stage_start})

@@ -45,6 +45,8 @@ def test_biper_records_qe_of_its_layers(tmp_path):
     cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="biper", epochs=1, device="cpu")
     result = train_cell(cfg, tmp_path, progress=False)
     assert 0.0 < result["qe"] < 0.103        # below the closed form's maximum
+    checkpoint = runstore.load_checkpoint(tmp_path / runstore.CHECKPOINT)
+    assert checkpoint["cell"]["binarizer"]["omega0"] == 20.0   # ω0 travels with the weights
     assert result["b"] > 0
 
 
