@@ -1,0 +1,1 @@
+"""The shipped grid files, installed as bnnbench.tasks (found by `--grid NAME`)."""

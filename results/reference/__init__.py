@@ -1,0 +1,1 @@
+"""Published reference numbers with their sources, installed as bnnbench.reference."""
