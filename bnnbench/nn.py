@@ -109,7 +109,9 @@ def per_sample_variance_normalise(x: Tensor, training: bool, eps: float = 1e-5) 
         return x
     dims = tuple(range(1, x.dim()))
     n = x[0].numel()
-    total, total_sq = x.sum(dim=dims, keepdim=True), x.square().sum(dim=dims, keepdim=True)
+    # under bf16 autocast the difference of sums needs at least fp32 (a no-op for fp32/fp64)
+    xf = x.to(torch.promote_types(x.dtype, torch.float32))
+    total, total_sq = xf.sum(dim=dims, keepdim=True), xf.square().sum(dim=dims, keepdim=True)
     var = (total_sq - total * total / n) / (n - 1)
     return x / torch.sqrt(var + eps)
 
