@@ -23,9 +23,11 @@ FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 ENV_VARS = ("BNNBENCH_DATA",)
-BUILD_OFFLINE = ("build it offline with `python build_cifar10.py DIR` (the project's shared "
-                 "data folder), then pass data_dir=DIR or set $BNNBENCH_DATA=DIR")
-HOW_TO_GET = ("pass download=True to fetch it with torchvision (needs internet), or "
+BUILD_OFFLINE = ("or build it offline with `python build_cifar10.py DIR` (the project's shared "
+                 "data folder); then give --data-dir DIR (data_dir=DIR in Python) or set "
+                 "$BNNBENCH_DATA=DIR")
+HOW_TO_GET = ("get it with `python -c \"import torchvision; torchvision.datasets.CIFAR10('DIR', "
+              "download=True)\"` (needs internet; download=True in load_dataset does the same) "
               + BUILD_OFFLINE)
 
 
