@@ -17,8 +17,9 @@ from .errors import BnnbenchError
 
 # Used where a binarizer publishes no recipe for a dataset (e.g. XNOR on CIFAR-10).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    # the common CIFAR-10 1w1a recipe of IR-Net/ReCU: SGD, cosine over 400 epochs
-    "cifar10": dict(epochs=400, batch_size=256, lr=0.1, weight_decay=1e-4),
+    # the common CIFAR-10 1w1a recipe of IR-Net/ReCU: SGD, cosine over 400 epochs; their
+    # official CIFAR loaders (and BiPer's) normalise with the ImageNet mean/std
+    "cifar10": dict(epochs=400, batch_size=256, lr=0.1, weight_decay=1e-4, normalize="imagenet"),
     # the ReCU/BiPer ImageNet stage-1 recipe
     "imagenet": dict(epochs=200, batch_size=512, lr=0.1, weight_decay=1e-4, warmup_epochs=5,
                      decay="conv_fc"),

@@ -52,6 +52,13 @@ def test_official_recipe_then_overrides_in_order():
     assert r1["normalize"] == "imagenet"                   # BiPer normalises CIFAR as ImageNet
 
 
+def test_cifar10_defaults_follow_the_official_loaders():
+    # XNOR has no CIFAR-10 recipe of its own: it gets the common one, ImageNet mean/std
+    # included, as the official IR-Net/ReCU/BiPer CIFAR-10 loaders normalise
+    [(_, r)] = stage_recipes(CellConfig(dataset="cifar10", arch="resnet20", binarizer="xnor"))
+    assert (r["optimizer"], r["lr"], r["epochs"], r["normalize"]) == ("sgd", 0.1, 400, "imagenet")
+
+
 def test_short_stage_drops_a_warmup_that_does_not_fit():
     cfg = CellConfig(dataset="cifar10", arch="resnet20", binarizer="recu", epochs=1)
     [(_, r)] = stage_recipes(cfg)
