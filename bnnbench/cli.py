@@ -248,7 +248,8 @@ def main(argv=None):
     try:
         cli.main(args=argv, prog_name="bnnbench", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("interrupted: rerun the same command to resume (finished epochs and cells "
+                   "are kept)", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

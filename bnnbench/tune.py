@@ -331,12 +331,7 @@ def _fit(grid: Grid, todo: list[CellConfig], store: Path, cpt: float, gpt: float
             failure_config=tune.FailureConfig(max_failures=0),
             callbacks=[_progress_callback(len(grid.cells), done, failed, store, labels, echo)]),
     )
-    try:
-        tuner.fit()
-    except KeyboardInterrupt:
-        echo("interrupted: rerun the same command to continue (finished cells are kept, "
-             "interrupted ones resume from their checkpoints)")
-        raise
+    tuner.fit()   # Ctrl-C: the CLI says how to resume; the run store keeps what finished
     shutil.rmtree(ray_dir, ignore_errors=True)
 
 
