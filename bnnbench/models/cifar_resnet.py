@@ -7,7 +7,7 @@ parameter counts are those of spec/binarizers.md's Architectures table.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 from torch import nn
 
