@@ -59,8 +59,6 @@ TOP_KEYS: dict[str, Any] = {
     "seeds": None, "epochs": int, "budget": float, "subset": int, "data_dir": str,
     "plugins": list, "compile": bool, "recipe": dict, "stage": dict, "binarizer": dict,
 }
-# the model family a dataset's images belong to (bnnbench.models.list_archs(family))
-FAMILY = {"imagenet": "imagenet"}   # everything else: "cifar" (32x32 inputs)
 
 
 @dataclass
@@ -265,14 +263,14 @@ def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=
 
     datasets = _str_list(ctx, ("datasets",), raw["datasets"])
     archs = _str_list(ctx, ("archs",), raw["archs"])
-    from .data import list_datasets
+    from .data import SHAPES, list_datasets
     from .models import list_archs
     known_datasets = list_datasets()
     for ds in datasets:
         if ds not in known_datasets:
             raise ctx.error(("datasets",), f"unknown dataset '{ds}'; known: "
                                            f"{', '.join(known_datasets)}")
-        family = FAMILY.get(ds, "cifar")
+        family = SHAPES[ds].family
         known_archs = list_archs(family)
         for arch in archs:
             if arch not in known_archs:

@@ -72,9 +72,6 @@ _KNOBS = ("recipe", "stage_recipes", "epochs", "budget", "subset")
 _STATUSES = ("failed", "partial", "new", "missing")
 _INT_COLUMNS = ("epochs", "params", "bops", "flops", "size_bits")
 # What a model needs to be built for counting, per dataset (in_channels, classes, image side).
-_DATASET_SHAPES = {"cifar10": (3, 10, 32), "imagenet": (3, 1000, 224), "digits": (1, 10, 8)}
-
-
 # --- reading the run stores ----------------------------------------------------------------
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
     if isinstance(value, dict):
@@ -230,18 +227,19 @@ def _settings(df: pd.DataFrame) -> pd.Series:
 def _model_counts(dataset: str, arch: str, binarizer_json: str) -> dict:
     """bops/flops/ops/params/size_bits (+ variant) of (arch, binarizer config) on `dataset`,
     counted once on a meta-device model (no memory, no compute); {} when it cannot be built."""
-    if dataset not in _DATASET_SHAPES:
+    from .data import SHAPES
+
+    if dataset not in SHAPES:
         return {}
-    in_channels, num_classes, size = _DATASET_SHAPES[dataset]
+    shape = SHAPES[dataset]
     try:
         import torch
 
         from .models import build_model, complexity
-        family = "imagenet" if dataset == "imagenet" else "cifar"
         with torch.device("meta"):
-            model = build_model(arch, json.loads(binarizer_json), family=family,
-                                in_channels=in_channels, num_classes=num_classes,
-                                input_size=size)
+            model = build_model(arch, json.loads(binarizer_json), family=shape.family,
+                                in_channels=shape.in_channels, num_classes=shape.num_classes,
+                                input_size=shape.image_size)
         counts = dict(complexity(model))
         counts["variant"] = getattr(model, "variant", None)
         return counts

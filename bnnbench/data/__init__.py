@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..errors import BnnbenchError
 from . import cifar10, digits, imagenet
 from .augment import NORMALIZE
-from .base import Dataset
+from .base import SHAPES, Dataset, Shape
 
 _LOADERS = {"cifar10": cifar10.load, "digits": digits.load, "imagenet": imagenet.load}
 
@@ -39,4 +39,4 @@ def load_dataset(name: str, *, data_dir: str | None = None, device="cpu",
                           image_size=image_size, workers=workers, download=download)
 
 
-__all__ = ["Dataset", "NORMALIZE", "list_datasets", "load_dataset"]
+__all__ = ["Dataset", "NORMALIZE", "SHAPES", "Shape", "list_datasets", "load_dataset"]

@@ -1,9 +1,24 @@
 """The attributes every dataset has, so training and models never ask which dataset it is."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import torch
+
+
+class Shape(NamedTuple):
+    """What a model needs to know of a dataset, known without loading it."""
+    family: str          # which model builders fit: "cifar" | "imagenet"
+    in_channels: int
+    num_classes: int     # ImageNet: the standard 1000 (a folder's own count wins when loaded)
+    image_size: int      # the side of a square input image
+
+
+SHAPES = {
+    "cifar10": Shape("cifar", 3, 10, 32),
+    "imagenet": Shape("imagenet", 3, 1000, 224),
+    "digits": Shape("cifar", 1, 10, 8),
+}
 
 
 class Dataset:

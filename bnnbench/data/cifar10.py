@@ -17,6 +17,7 @@ import torch
 from ..errors import BnnbenchError
 from . import locate
 from .augment import norm_stats
+from .base import SHAPES
 from .ondevice import InMemoryDataset
 
 FOLDER = "cifar-10-batches-py"
@@ -112,7 +113,8 @@ def load(*, data_dir=None, device="cpu", normalize: str | None = None,
                             "delete the folder and download or build it again")
     train_x, train_y = _load_split(folder, TRAIN_FILES, subset)
     test_x, test_y = _load_split(folder, (TEST_FILE,))
-    return InMemoryDataset(name="cifar10", family="cifar", num_classes=10,
+    return InMemoryDataset(name="cifar10", family=SHAPES["cifar10"].family,
+                           num_classes=SHAPES["cifar10"].num_classes,
                            train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
                            device=device, normalize=normalize, mean=mean, std=std,
                            unit=1 / 255, pad=4, flip=True)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..errors import BnnbenchError
 from . import locate
 from .augment import norm_stats
-from .base import Dataset, check_batch_size
+from .base import SHAPES, Dataset, check_batch_size
 
 ENV_VARS = ("BNNBENCH_IMAGENET",)
 EVAL_SPLITS = ("val", "test")
@@ -92,8 +92,8 @@ class _Plan(Sampler):
 class ImageFolderDataset(Dataset):
     """An ImageFolder train/eval pair decoded by DataLoader workers, batches moved to `device`."""
 
-    family = "imagenet"
-    in_channels = 3
+    family = SHAPES["imagenet"].family
+    in_channels = SHAPES["imagenet"].in_channels
 
     def __init__(self, *, name: str, data_dir=None, device="cpu", normalize: str | None = None,
                  subset: int | None = None, image_size: int = 224, workers: int | None = None):
