@@ -48,12 +48,8 @@ from . import recipe as recipes, registry
 from .cell import CellConfig
 from .errors import BnnbenchError
 
-# recipe key -> accepted Python type (an int is accepted where a float is asked)
-RECIPE_KEYS: dict[str, type] = {
-    "epochs": int, "batch_size": int, "optimizer": str, "lr": float, "momentum": float,
-    "weight_decay": float, "decay": str, "warmup_epochs": int, "schedule": str,
-    "normalize": str, "eval_batch_size": int,
-}
+# the recipe keys a grid sets in [recipe]/[stage.*] (binarizer parameters have their own tables)
+RECIPE_KEYS = [k for k in recipes.RECIPE_KEYS if k != "binarizer"]
 TOP_KEYS: dict[str, Any] = {
     "name": str, "description": str, "datasets": None, "archs": None, "binarizers": None,
     "seeds": None, "epochs": int, "budget": float, "subset": int, "data_dir": str,
@@ -183,7 +179,7 @@ def _recipe(ctx: _Ctx, key: tuple, table: Any) -> dict:
             raise ctx.error(key + (k,), f"unknown recipe key; known: {', '.join(RECIPE_KEYS)}")
         if isinstance(v, list) and not v:
             raise ctx.error(key + (k,), "an empty list gives no cells")
-        values = [_check(ctx, key + (k,), x, RECIPE_KEYS[k]) for x in _axis(v)]
+        values = [_check(ctx, key + (k,), x, recipes.key_type(k)) for x in _axis(v)]
         for x in values:   # the allowed choices (optimizer, schedule, ...) live in recipe.py
             try:
                 recipes.check_recipe({k: x}, "recipe")

@@ -47,6 +47,12 @@ _CHOICES = {"optimizer": ("sgd", "adam"), "decay": ("all", "conv_fc", "conv"),
             "normalize": (None, "cifar", "imagenet")}
 
 
+def key_type(key: str) -> type:
+    """The Python type a recipe key takes (`normalize` names a normalisation)."""
+    default = RECIPE_KEYS[key]
+    return str if default is None else type(default)
+
+
 def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
     """Validate recipe keys, types and choices; `where` names the source in the error."""
     out = {}
@@ -54,14 +60,14 @@ def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
         if key not in RECIPE_KEYS:
             raise BnnbenchError(f"{where}: unknown recipe key '{key}' "
                                 f"(known: {', '.join(RECIPE_KEYS)})")
-        default = RECIPE_KEYS[key]
+        kind = key_type(key)
         if key in _CHOICES and value not in _CHOICES[key]:
             raise BnnbenchError(f"{where}: recipe '{key}' must be one of "
                                 f"{', '.join(map(str, _CHOICES[key]))}, got {value!r}")
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if key not in _CHOICES and not isinstance(value, type(default)):
-            raise BnnbenchError(f"{where}: recipe '{key}' must be {type(default).__name__}, "
+        if key not in _CHOICES and not isinstance(value, kind):
+            raise BnnbenchError(f"{where}: recipe '{key}' must be {kind.__name__}, "
                                 f"got {value!r}")
         out[key] = value
     return out
