@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -44,6 +45,18 @@ def write_json(path: Path, obj: Any) -> None:
 
 def write_text(path: Path, text: str) -> None:
     _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+
+
+def record_failure(cell_dir: Path, cell: dict, cell_id: str, exc: BaseException) -> None:
+    """result.json "failed" with the error, the traceback in error.log (call it inside the
+    `except` block), and a minimal config.json if the cell failed before writing its own, so
+    reports still list it."""
+    cell_dir = Path(cell_dir)
+    if not (cell_dir / CONFIG).exists():
+        write_json(cell_dir / CONFIG, {"cell": cell, "cell_id": cell_id})
+    write_text(cell_dir / ERROR_LOG, traceback.format_exc())
+    write_json(cell_dir / RESULT, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                   "epochs": len(read_metrics(cell_dir / METRICS))})
 
 
 def read_json(path: Path) -> Any:

@@ -14,7 +14,6 @@ import math
 import platform
 import subprocess
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +53,7 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:
-        _record_failure(cfg, out_dir, exc)
+        runstore.record_failure(out_dir, cfg.to_dict(), cfg.cell_id(), exc)
         raise
 
 
@@ -69,18 +68,6 @@ def _check_same_config(cfg: CellConfig, out_dir: Path) -> None:
         raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
                             f"{', '.join(diff)}); refusing to resume it: choose another --out "
                             "or delete that folder")
-
-
-def _record_failure(cfg: CellConfig, out_dir: Path, exc: Exception) -> None:
-    """result.json "failed" with the error, the traceback in error.log, and a minimal
-    config.json if the cell failed before writing its own (so reports still list it)."""
-    if not (out_dir / runstore.CONFIG).exists():
-        runstore.write_json(out_dir / runstore.CONFIG,
-                            {"cell": cfg.to_dict(), "cell_id": cfg.cell_id()})
-    runstore.write_text(out_dir / runstore.ERROR_LOG, traceback.format_exc())
-    runstore.write_json(out_dir / runstore.RESULT, {
-        "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-        "epochs": len(runstore.read_metrics(out_dir / runstore.METRICS))})
 
 
 def _device(cfg: CellConfig) -> torch.device:

@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import time
-import traceback
 from pathlib import Path
 from typing import Callable
 
@@ -56,13 +55,8 @@ def run_cell(config: dict) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
         if runstore.status(out_dir) != "failed":
             # train_cell records its own failures; this one came before it could (e.g. a
-            # plugin file that fails to import on this worker): leave a stub the report lists
-            if not (out_dir / runstore.CONFIG).exists():
-                runstore.write_json(out_dir / runstore.CONFIG,
-                                    {"cell": cfg.to_dict(), "cell_id": config["cell_id"]})
-            runstore.write_text(out_dir / runstore.ERROR_LOG, traceback.format_exc())
-            runstore.write_json(out_dir / runstore.RESULT,
-                                {"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+            # plugin file that fails to import on this worker)
+            runstore.record_failure(out_dir, cfg.to_dict(), config["cell_id"], exc)
         result = runstore.read_json(out_dir / runstore.RESULT)
     tune.report({k: result.get(k) for k in ("status", "top1", "best_top1", "seconds")}
                 | {"cell_id": config["cell_id"]})
