@@ -136,6 +136,7 @@ class _CellRun:
 
     def __init__(self, cfg: CellConfig, out_dir: Path):
         self.cfg, self.out_dir = cfg, out_dir
+        self.cell_id = cfg.cell_id()
         self.device = _device(cfg)
         self.cuda = self.device.type == "cuda"
         self.stages = recipes.stage_recipes(cfg)
@@ -166,7 +167,7 @@ class _CellRun:
         cls = registry.get(self.cfg.binarizer["name"])
         runstore.write_json(path, {
             "cell": self.cfg.to_dict(),
-            "cell_id": self.cfg.cell_id(),
+            "cell_id": self.cell_id,
             "stages": [{"name": name, "recipe": r} for name, r in self.stages],
             "model": {"params": self.params, "variant": self.model.variant,
                       "family": self.model.family},
@@ -195,9 +196,9 @@ class _CellRun:
         runstore.save_checkpoint(self.out_dir / runstore.CHECKPOINT, {
             # the cell (binarizer parameters such as BiPer's ω0 included) travels with the
             # weights, so a checkpoint is never evaluated with another configuration
-            "cell_id": self.cfg.cell_id(), "cell": self.cfg.to_dict(),
+            "cell_id": self.cell_id, "cell": self.cfg.to_dict(),
             "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict() if optimizer else None,
+            "optimizer": optimizer.state_dict(),
             "position": list(self.position), "metrics": self.metrics,
             "stage_start": self.stage_start})
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)
@@ -206,7 +207,7 @@ class _CellRun:
     def train(self, progress: bool) -> dict:
         total = sum(r["epochs"] for _, r in self.stages)
         bar = tqdm(total=total, initial=len(self.metrics), disable=not progress, unit="epoch",
-                   desc=self.cfg.cell_id(), leave=False)
+                   desc=self.cell_id, leave=False)
         start_stage, start_epoch = self.position
         for index in range(start_stage, len(self.stages)):
             stage, recipe = self.stages[index]
@@ -214,7 +215,7 @@ class _CellRun:
             if first == 0:
                 self._enter_stage(index)
             optimizer = recipes.make_optimizer(self.model, recipe)
-            if first > 0 and self.optimizer_state is not None:
+            if first > 0:   # resuming inside this stage
                 optimizer.load_state_dict(self.optimizer_state)
             _set_binarizer_params(self.model, recipe["binarizer"])
             bnn.set_stage(self.model, stage)
