@@ -110,8 +110,7 @@ def _read_cell(cell_dir: Path) -> dict:
     planned = [s.get("recipe", {}).get("epochs") for s in stages]
     last_stage_bz = (stages[-1].get("recipe", {}).get("binarizer") or {}) if stages else {}
     eff = {**row["binarizer_params"], **last_stage_bz}  # what the final stage really trained with
-    result = runstore.read_json(cell_dir / runstore.RESULT) if status in ("finished", "failed") \
-        else {}
+    result = runstore.read_result(cell_dir)
     finished = status == "finished"
     row.update({
         "variant": model.get("variant"), "family": model.get("family"),

@@ -89,11 +89,18 @@ def cell_dirs(store: Path) -> Iterator[Path]:
     return iter(sorted(p.parent for p in Path(store).rglob(CONFIG)))
 
 
+def read_result(cell_dir: Path) -> dict:
+    """result.json's dict, or {} while the cell has none (new or partial)."""
+    path = Path(cell_dir) / RESULT
+    return read_json(path) if path.exists() else {}
+
+
 def status(cell_dir: Path) -> str:
     """'finished', 'failed', 'partial' (has metrics or a checkpoint) or 'new'."""
     cell_dir = Path(cell_dir)
-    if (cell_dir / RESULT).exists():
-        return read_json(cell_dir / RESULT).get("status", "failed")
+    result = read_result(cell_dir)
+    if result:
+        return result.get("status", "failed")
     if (cell_dir / CHECKPOINT).exists() or (cell_dir / METRICS).exists():
         return "partial"
     return "new"

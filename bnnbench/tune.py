@@ -85,8 +85,7 @@ def cell_table(grid: Grid, store: Path):
         cid = cell.cell_id()
         folder = Path(store) / cid
         status = runstore.status(folder)
-        result = runstore.read_json(folder / runstore.RESULT) if status in (
-            "finished", "failed") else {}
+        result = runstore.read_result(folder)
         epochs_done = result.get("epochs")
         if status == "partial":
             epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
@@ -162,8 +161,7 @@ def _progress_callback(total: int, done: int, failed: int, store: Path, labels: 
             self.running = max(0, self.running - 1)
             folder = store / cid
             status = runstore.status(folder)
-            result = runstore.read_json(folder / runstore.RESULT) if status in (
-                "finished", "failed") else (trial.last_result or {})
+            result = runstore.read_result(folder) or trial.last_result or {}
             seconds = time.time() - self.started.pop(cid, time.time())
             if status == "finished" and not raised:
                 self.done += 1
