@@ -1,8 +1,7 @@
 import torch
 from torch import nn
 
-from bnnbench import (Binarizer, approx_sign, channel_view, per_sample_variance_normalise,
-                      register, sign_identity_ste)
+from bnnbench import Binarizer, approx_sign, channel_view, register, sign_identity_ste
 
 
 @register("biper")
@@ -52,7 +51,7 @@ class BiPer(Binarizer):
         return w_hat if self.stage == "sine" else sign_identity_ste(w_hat)
 
     def activation(self, x):
-        return approx_sign(per_sample_variance_normalise(x, self.training))
+        return approx_sign(x, per_sample_normalised=self.training)
 
     def output(self, y):
         return y * channel_view(self.alpha, y)

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from bnnbench import (Binarizer, approx_sign, channel_dims, channel_view, clamp_inclusive,
-                      per_sample_variance_normalise, register, sign_identity_ste)
+                      register, sign_identity_ste)
 
 
 @register("recu")
@@ -47,7 +47,7 @@ class ReCU(Binarizer):
         return sign_identity_ste(clamp_inclusive(w1, -q, q))
 
     def activation(self, x):
-        return approx_sign(per_sample_variance_normalise(x, self.training))
+        return approx_sign(x, per_sample_normalised=self.training)
 
     def output(self, y):
         return y * channel_view(self.alpha, y)

@@ -2,12 +2,14 @@
 
 For one (arch, binarizer) three loops train the same network on CIFAR-10 and are timed alike:
   engine    bnnbench.train.train_step over bnnbench.data's on-device batches (the code that
-            train_cell runs: channels_last + bf16 autocast on CUDA, optional torch.compile);
+            train_cell runs: channels_last, bf16 autocast on CUDA, optional torch.compile);
   fp32      the same engine and backbone with `FullPrecision` in every binary conv
             (weight(w) = w, activation(x) = x): what the binarizer itself costs;
   official  the loop the official code bases wrote: torchvision CIFAR10 + per-image PIL
             transforms + DataLoader(workers, shuffle), fp32, no channels_last, no compile,
-            loss.item() and top-1 read every step (their AverageMeters).
+            loss.item() and top-1 read every step (their AverageMeters), and the binarizers'
+            fused pieces composed from torch ops as the official codes write them
+            (`bnnbench.nn.composed_autograd`: ReCU's and BiPer's torch.var normalisation).
 Method: `warmup` steps (compilation, allocator, worker start-up) are run and discarded, then
 `steps` steps are timed by wall clock as one block (one device synchronisation at each end,
 none in between for the engine). Each measurement runs in its own Python process (unless
@@ -141,9 +143,7 @@ def measure_engine(arch: str, binarizer: Any, *, device: torch.device, batch_siz
     stage, recipe = _recipe(arch, binarizer, batch_size)
     data = load_dataset("cifar10", data_dir=data_dir, device=device,
                         normalize=recipe["normalize"])
-    model = _model(arch, binarizer, device, stage)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = _model(arch, binarizer, device, stage).to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile else model
     optimizer = recipes.make_optimizer(model, recipe)
     batches = _cycle(lambda e: data.train_batches(recipe["batch_size"],
@@ -203,7 +203,8 @@ def measure_official(arch: str, binarizer: Any, *, device: torch.device,
 
     def step(x, y):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = model(x)
+        with bnn.composed_autograd():       # their per-sample torch.var, division and sign
+            logits = model(x)
         loss = F.cross_entropy(logits, y)
         extra = bnn.extra_loss(model)       # BiPer's official CIFAR code adds its regulariser
         if extra is not None:

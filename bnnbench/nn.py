@@ -8,6 +8,7 @@ Clipping windows are inclusive (|x| ≤ 1), as in the official codes: see `clamp
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
@@ -76,8 +77,18 @@ def sign_clipped_ste(x: Tensor) -> Tensor:
     return _SignWithSurrogate.apply(x, _clipped_ste_derivative)
 
 
-def approx_sign(x: Tensor) -> Tensor:
-    """sign(x); gradient max(0, 2 − 2|x|) (Bi-Real's ApproxSign)."""
+def approx_sign(x: Tensor, *, per_sample_normalised: bool = False) -> Tensor:
+    """sign(x); gradient max(0, 2 − 2|x|) (Bi-Real's ApproxSign).
+
+    per_sample_normalised=True: sign(a0) with the ApproxSign gradient on
+    a0 = x / sqrt(var_{C,H,W}(x) + 1e-5) per sample, flowing on through the normalisation, the
+    same function as `approx_sign(per_sample_variance_normalise(x, True))` computed in one step
+    (ReCU, BiPer in training)."""
+    if per_sample_normalised and _composed:
+        return _SignWithSurrogate.apply(per_sample_variance_normalise(x, True),
+                                        _approx_sign_derivative)
+    if per_sample_normalised:
+        return _NormalisedApproxSign.apply(x, 1e-5)
     return _SignWithSurrogate.apply(x, _approx_sign_derivative)
 
 
@@ -98,22 +109,78 @@ def channel_dims(w: Tensor) -> tuple[int, ...]:
     return tuple(range(1, w.dim()))
 
 
+_composed = False
+
+
+@contextmanager
+def composed_autograd() -> Iterator[None]:
+    """Inside this block the fused pieces (`approx_sign(x, per_sample_normalised=True)`) run as
+    the official codes compose them from torch ops and autograd: the same function with more
+    memory passes. The official-style benchmark loop runs in it; the tests compare the two."""
+    global _composed
+    before, _composed = _composed, True
+    try:
+        yield
+    finally:
+        _composed = before
+
+
 def per_sample_variance_normalise(x: Tensor, training: bool, eps: float = 1e-5) -> Tensor:
     """x / sqrt(var(x) + eps) per sample over (C, H, W) in training, x itself in eval (ReCU).
 
-    The unbiased variance is taken from the sums of x and x² (one vectorised pass each, about
-    10× faster on a CPU than torch.var's Welford kernel; relative difference ~1e-7 on the
-    normalised activations, which stay in [-1, 1] after BN and Hardtanh). sign(x / σ) does not
-    depend on σ, so the binary forward values are exactly those of torch.var."""
+    Written as the official codes write it (torch.var, then a division). The built-ins take
+    `approx_sign(x, per_sample_normalised=True)` instead, which fuses this into the sign; this
+    composed form is what that runs inside `composed_autograd()`."""
     if not training:
         return x
-    dims = tuple(range(1, x.dim()))
-    n = x[0].numel()
-    # under bf16 autocast the difference of sums needs at least fp32 (a no-op for fp32/fp64)
-    xf = x.to(torch.promote_types(x.dtype, torch.float32))
-    total, total_sq = xf.sum(dim=dims, keepdim=True), xf.square().sum(dim=dims, keepdim=True)
-    var = (total_sq - total * total / n) / (n - 1)
-    return x / torch.sqrt(var + eps)
+    return x / torch.sqrt(x.var(dim=tuple(range(1, x.dim())), keepdim=True) + eps)
+
+
+class _NormalisedApproxSign(torch.autograd.Function):
+    """sign(a0) with a0 = x / sqrt(var(x) + eps) per sample, ApproxSign backward on a0 and then
+    through the normalisation (variance not detached), in one function.
+
+    sign(a0) = sign(x) since the scale is positive, so forward is a single sign and keeps only
+    x; the variance, a0 and both chain-rule steps are evaluated in backward only:
+        g0 = g · max(0, 2 − 2|a0|)
+        ∂L/∂x_j = g0_j / s − (Σ_i g0_i x_i) · (x_j − mean x) / ((n − 1) s³),   s = sqrt(var + eps)
+    This is the gradient autograd takes through `approx_sign(per_sample_variance_normalise(x))`
+    (tests/test_binarizers.py checks both against the hand-derived formula) at a fraction of the
+    memory passes."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, eps: float) -> Tensor:
+        ctx.eps = eps
+        ctx.save_for_backward(x)
+        return torch.sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        # one row per sample, in x's memory order (a view for NCHW and channels_last alike)
+        order, inverse = _memory_order(x)
+        xr = x.permute(order).reshape(x.shape[0], -1)
+        gr = grad.permute(order).reshape(xr.shape)
+        if xr.dtype != torch.promote_types(xr.dtype, torch.float32):  # bf16 under autocast
+            xr, gr = xr.float(), gr.float()
+        n = xr.shape[1]
+        mean = xr.sum(dim=1, keepdim=True) / n
+        var = ((xr * xr).sum(dim=1, keepdim=True) - n * mean * mean) / (n - 1)
+        inv_s = torch.rsqrt(var + ctx.eps)
+        g0 = xr.abs().mul_(-2.0 * inv_s).add_(2.0).clamp_(min=0.0).mul_(gr)
+        c = (g0 * xr).sum(dim=1, keepdim=True) * (inv_s ** 3 / (n - 1))
+        dx = g0.mul_(inv_s).addcmul_(xr, -c).add_(c * mean)  # g0/s − c·(x − mean)
+        return dx.to(x.dtype).view(x.permute(order).shape).permute(inverse), None
+
+
+def _memory_order(x: Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The permutation of x's dims (batch first) that lists its elements in memory order, and
+    its inverse: NHWC for a channels_last batch, the identity otherwise."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last):
+        return (0, 2, 3, 1), (0, 3, 1, 2)
+    identity = tuple(range(x.dim()))
+    return identity, identity
 
 
 class BinaryLayer:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import math
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
-from bnnbench import (BinaryConv2d, BinaryLinear, BnnbenchError, clamp_inclusive, get,
-                      list_binarizers, make)
-from bnnbench.nn import extra_loss, set_progress, set_stage
+from bnnbench import (BinaryConv2d, BinaryLinear, BnnbenchError, approx_sign, clamp_inclusive,
+                      get, list_binarizers, make)
+from bnnbench.models import build_model
+from bnnbench.nn import composed_autograd, extra_loss, set_progress, set_stage
 
 EDGE = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 SIGN_EDGE = [-1.0, -1.0, -1.0, 0.0, 1.0, 1.0, 1.0]          # sign(0) = 0
@@ -350,6 +352,47 @@ def test_biper_activation_matches_recu_activation_reference():
     an = a.ravel()
     u = up.ravel() * _ref_approx_sign_grad(_ref_variance_normalise(an))
     close(g, _ref_variance_normalise_backward(an, u), atol=1e-8)
+
+
+@pytest.mark.parametrize("shape, layout", [((3, 4, 5, 5), torch.contiguous_format),
+                                           ((3, 4, 5, 5), torch.channels_last),
+                                           ((3, 7), torch.contiguous_format)])
+def test_fused_normalised_approx_sign_equals_the_official_composition(shape, layout):
+    """The built-ins' one-step `approx_sign(x, per_sample_normalised=True)` against the official
+    codes' composition (torch.var, a division, sign with ApproxSign backward) through autograd,
+    which `composed_autograd()` switches to: same forward bit for bit, same gradient."""
+    torch.manual_seed(0)
+    x = torch.randn(shape, dtype=torch.float64) * 2
+    x.view(-1)[::5] = 0.0                                   # sign(0) = 0 in both
+    x = x.contiguous(memory_format=layout)
+    up = torch.randn(shape, dtype=torch.float64)
+    fn = partial(approx_sign, per_sample_normalised=True)
+    y, g = value_and_grad(fn, x, up)
+    with composed_autograd():
+        x_ref = x.detach().clone().requires_grad_(True)
+        y_ref = fn(x_ref)
+        y_ref.backward(up)
+    assert type(y_ref.grad_fn).__name__ != type(fn(x.requires_grad_()).grad_fn).__name__
+    assert torch.equal(y, y_ref.detach())
+    torch.testing.assert_close(g, x_ref.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["recu", "biper"])
+def test_model_gradients_are_those_of_the_official_composition(name):
+    """Every parameter gradient of a whole ResNet-20 step, engine against `composed_autograd`."""
+    torch.manual_seed(0)
+    model = build_model("resnet20", name, input_size=8).double().train()
+    x, y = torch.randn(4, 3, 8, 8, dtype=torch.float64), torch.tensor([0, 1, 2, 3])
+
+    def grads():
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        return [p.grad.clone() for p in model.parameters()]
+    fused = grads()
+    with composed_autograd():
+        composed = grads()
+    for a, b in zip(fused, composed):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_biper_extra_loss_sums_over_layers():
