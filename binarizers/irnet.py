@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from bnnbench import Binarizer, channel_dims, register, straight_through
+from bnnbench import Binarizer, channel_dims, ede_sign, register
 
 
 @register("irnet")
@@ -37,8 +37,7 @@ class IRNet(Binarizer):
         return t, torch.clamp(1.0 / t, min=1.0)
 
     def ede_sign(self, x):
-        t, k = self.t_k()
-        return straight_through(torch.sign(x), k * torch.tanh(t * x))
+        return ede_sign(x, *self.t_k())
 
     def weight(self, w):
         dims = channel_dims(w)

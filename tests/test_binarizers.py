@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from bnnbench import (BinaryConv2d, BinaryLinear, BnnbenchError, approx_sign, clamp_inclusive,
-                      get, list_binarizers, make)
+                      ede_sign, get, list_binarizers, make, sign_clipped_ste)
 from bnnbench.models import build_model
-from bnnbench.nn import composed_autograd, extra_loss, set_progress, set_stage
+from bnnbench.nn import FUSE_MIN_NUMEL, composed_autograd, extra_loss, set_progress, set_stage
 
 EDGE = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5]
 SIGN_EDGE = [-1.0, -1.0, -1.0, 0.0, 1.0, 1.0, 1.0]          # sign(0) = 0
@@ -354,13 +354,19 @@ def test_biper_activation_matches_recu_activation_reference():
     close(g, _ref_variance_normalise_backward(an, u), atol=1e-8)
 
 
+LARGE = (4, 16, 64, 64)      # FUSE_MIN_NUMEL elements: the compiled (inductor) path
+
+
 @pytest.mark.parametrize("shape, layout", [((3, 4, 5, 5), torch.contiguous_format),
                                            ((3, 4, 5, 5), torch.channels_last),
-                                           ((3, 7), torch.contiguous_format)])
+                                           ((3, 7), torch.contiguous_format),
+                                           (LARGE, torch.contiguous_format),
+                                           (LARGE, torch.channels_last)])
 def test_fused_normalised_approx_sign_equals_the_official_composition(shape, layout):
     """The built-ins' one-step `approx_sign(x, per_sample_normalised=True)` against the official
     codes' composition (torch.var, a division, sign with ApproxSign backward) through autograd,
-    which `composed_autograd()` switches to: same forward bit for bit, same gradient."""
+    which `composed_autograd()` switches to: same forward bit for bit, same gradient, eager
+    (small x) and compiled (large x)."""
     torch.manual_seed(0)
     x = torch.randn(shape, dtype=torch.float64) * 2
     x.view(-1)[::5] = 0.0                                   # sign(0) = 0 in both
@@ -377,9 +383,28 @@ def test_fused_normalised_approx_sign_equals_the_official_composition(shape, lay
     torch.testing.assert_close(g, x_ref.grad, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["recu", "biper"])
+@pytest.mark.parametrize("surrogate, derivative", [
+    (sign_clipped_ste, lambda x: (np.abs(x) <= 1.0).astype(float)),
+    (approx_sign, _ref_approx_sign_grad),
+    (partial(ede_sign, t=torch.tensor(3.0), k=torch.tensor(1.0)),
+     lambda x: 3.0 * (1.0 - np.tanh(3.0 * x) ** 2)),
+], ids=["clipped_ste", "approx_sign", "ede"])
+def test_fused_sign_surrogates_on_large_activations(surrogate, derivative):
+    """Above FUSE_MIN_NUMEL the surrogate gradients run compiled: still upstream · d(x)."""
+    assert np.prod(LARGE) >= FUSE_MIN_NUMEL
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, size=LARGE)
+    x.reshape(-1)[:7] = EDGE
+    up = rng.normal(size=LARGE)
+    y, g = value_and_grad(surrogate, t(x, *LARGE), t(up, *LARGE))
+    close(y, np.sign(x))
+    close(g, up * derivative(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list_binarizers())
 def test_model_gradients_are_those_of_the_official_composition(name):
-    """Every parameter gradient of a whole ResNet-20 step, engine against `composed_autograd`."""
+    """Every parameter gradient of a whole ResNet-20 step, the engine's fused surrogates against
+    the same step inside `composed_autograd` (eager ops, ReCU/BiPer's torch.var)."""
     torch.manual_seed(0)
     model = build_model("resnet20", name, input_size=8).double().train()
     x, y = torch.randn(4, 3, 8, 8, dtype=torch.float64), torch.tensor([0, 1, 2, 3])
