@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from bnnbench import Binarizer, approx_sign, channel_view, register, sign_identity_ste
+from bnnbench import Binarizer, approx_sign, channel_scale, register, sign_identity_ste
 
 
 @register("biper")
@@ -54,7 +54,7 @@ class BiPer(Binarizer):
         return approx_sign(x, per_sample_normalised=self.training)
 
     def output(self, y):
-        return y * channel_view(self.alpha, y)
+        return channel_scale(y, self.alpha)
 
     def loss(self, w):
         if self.reg_tau == 0.0:

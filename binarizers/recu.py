@@ -3,7 +3,7 @@ import math
 import torch
 from torch import nn
 
-from bnnbench import (Binarizer, approx_sign, channel_dims, channel_view, clamp_inclusive,
+from bnnbench import (Binarizer, approx_sign, channel_dims, channel_scale, clamp_inclusive,
                       register, sign_identity_ste)
 
 
@@ -50,4 +50,4 @@ class ReCU(Binarizer):
         return approx_sign(x, per_sample_normalised=self.training)
 
     def output(self, y):
-        return y * channel_view(self.alpha, y)
+        return channel_scale(y, self.alpha)

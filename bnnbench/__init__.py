@@ -4,17 +4,18 @@ The public plugin API: subclass `Binarizer`, decorate with `register`, compose t
 pieces below.
 """
 from .errors import BnnbenchError
-from .nn import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_view,
-                 clamp_inclusive, ede_sign, magnitude_aware_sign, per_sample_variance_normalise,
-                 sign_clipped_ste, sign_identity_ste, straight_through)
+from .nn import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_scale,
+                 channel_view, clamp_inclusive, ede_sign, magnitude_aware_sign,
+                 per_sample_variance_normalise, sign_clipped_ste, sign_identity_ste,
+                 straight_through)
 from .registry import Binarizer, get, list_binarizers, load_plugins, make, register, resolve
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign", "channel_dims",
-    "channel_view", "clamp_inclusive", "ede_sign", "get", "list_binarizers", "load_plugins",
-    "magnitude_aware_sign", "make",
+    "channel_scale", "channel_view", "clamp_inclusive", "ede_sign", "get", "list_binarizers",
+    "load_plugins", "magnitude_aware_sign", "make",
     "per_sample_variance_normalise", "register", "resolve", "sign_clipped_ste",
     "sign_identity_ste", "straight_through",
 ]

@@ -149,6 +149,32 @@ def approx_sign(x: Tensor, *, per_sample_normalised: bool = False) -> Tensor:
     return _SignWithSurrogate.apply(x, _approx_sign_grad)
 
 
+class _ChannelScale(torch.autograd.Function):
+    """y · α_c over dim 1; backward ∂y = g · α_c and ∂α_c = Σ_{N,H,W} g · y in one fused pass."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, alpha: Tensor) -> Tensor:
+        ctx.save_for_backward(y, alpha)
+        return y * channel_view(alpha, y)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        y, alpha = ctx.saved_tensors
+        return _channel_scale_grad(grad, y, alpha)
+
+
+@fused
+def _channel_scale_grad(grad: Tensor, y: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+    dims = (0, *range(2, y.dim()))
+    return ((grad * channel_view(alpha, y)).to(y.dtype),
+            (grad * y).sum(dim=dims).to(alpha.dtype))
+
+
+def channel_scale(y: Tensor, alpha: Tensor) -> Tensor:
+    """α_c · y for a per-channel vector α (dim 1 of y): a learnable output scale (ReCU, BiPer)."""
+    return _ChannelScale.apply(y, alpha)
+
+
 def magnitude_aware_sign(w: Tensor) -> Tensor:
     """α_c·sign(W) with α_c = mean|W| per output channel (detached); gradient 1{|W| ≤ 1}
     (Bi-Real's weight binarizer, reused by ReActNet)."""

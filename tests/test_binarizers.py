@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from bnnbench import (BinaryConv2d, BinaryLinear, BnnbenchError, approx_sign, clamp_inclusive,
-                      ede_sign, get, list_binarizers, make, sign_clipped_ste)
+from bnnbench import (BinaryConv2d, BinaryLinear, BnnbenchError, approx_sign, channel_scale,
+                      clamp_inclusive, ede_sign, get, list_binarizers, make, sign_clipped_ste)
 from bnnbench.models import build_model
 from bnnbench.nn import FUSE_MIN_NUMEL, composed_autograd, extra_loss, set_progress, set_stage
 
@@ -399,6 +399,22 @@ def test_fused_sign_surrogates_on_large_activations(surrogate, derivative):
     y, g = value_and_grad(surrogate, t(x, *LARGE), t(up, *LARGE))
     close(y, np.sign(x))
     close(g, up * derivative(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_channel_scale_gradients_on_large_activations(layout):
+    """α_c · y (ReCU/BiPer's output scale), compiled above FUSE_MIN_NUMEL: ∂y = g·α_c and
+    ∂α_c = Σ_{N,H,W} g·y, in NCHW and channels_last."""
+    rng = np.random.default_rng(3)
+    y_np, up, alpha_np = rng.normal(size=LARGE), rng.normal(size=LARGE), rng.uniform(size=16)
+    y = t(y_np, *LARGE).contiguous(memory_format=layout).requires_grad_(True)
+    alpha = t(alpha_np).requires_grad_(True)
+    out = channel_scale(y, alpha)
+    out.backward(t(up, *LARGE))
+    a = alpha_np.reshape(1, -1, 1, 1)
+    close(out.detach(), y_np * a)
+    close(y.grad, up * a, atol=1e-12)
+    close(alpha.grad, (up * y_np).sum(axis=(0, 2, 3)), atol=1e-9)
 
 
 @pytest.mark.parametrize("name", list_binarizers())
