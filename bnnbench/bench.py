@@ -277,11 +277,15 @@ def environment(device: str) -> dict:
 
 
 def run_benchmark(archs, binarizers, *, device: str = "cpu", batch_size: int | None = None,
-                  warmup: int = 2, steps: int = 5, repeats: int = 1, compile: bool = False,
-                  workers: int = 2,
+                  warmup: int = 2, steps: int = 5, repeats: int = 1, rounds: int = 1,
+                  compile: bool = False, workers: int = 2,
                   threads: int | None = None, kinds=KINDS, data_dir: str | None = None,
                   plugins=(), isolate: bool = True, log=print) -> dict:
-    """Every kind for every (arch, binarizer); fp32 is measured once per arch."""
+    """Every kind for every (arch, binarizer); fp32 is measured once per arch.
+
+    With rounds > 1 the whole list for an arch is measured again, in reverse order every other
+    round, so a machine that speeds up or slows down over minutes shifts every kind alike; each
+    row keeps the median over its rounds (`images_per_s_rounds` lists them)."""
     if threads:
         torch.set_num_threads(threads)
     env = environment(device)
@@ -290,22 +294,36 @@ def run_benchmark(archs, binarizers, *, device: str = "cpu", batch_size: int | N
         todo = [(k, b) for b in binarizers for k in kinds if k != "fp32"]
         if "fp32" in kinds:
             todo.insert(0, ("fp32", "fp32"))
-        for kind, binarizer in todo:
-            args = dict(kind=kind, arch=arch, binarizer=binarizer, device=device,
-                        batch_size=batch_size, warmup=warmup, steps=steps, repeats=repeats,
-                        compile=compile,
-                        workers=workers, threads=threads, data_dir=data_dir,
-                        plugins=list(plugins))
-            row = _measure_isolated(args) if isolate else measure(**args)
-            log(f"{arch:10s} {row['binarizer']:9s} {kind:9s} {row['images_per_s']:9.1f} img/s "
-                f"peak {row['peak_mem_mb']:8.0f} MiB")
-            rows.append(row)
+        by_round: dict[tuple[str, str], list[dict]] = {key: [] for key in todo}
+        for r in range(rounds):
+            for kind, binarizer in (todo if r % 2 == 0 else todo[::-1]):
+                args = dict(kind=kind, arch=arch, binarizer=binarizer, device=device,
+                            batch_size=batch_size, warmup=warmup, steps=steps, repeats=repeats,
+                            compile=compile, workers=workers, threads=threads,
+                            data_dir=data_dir, plugins=list(plugins))
+                row = _measure_isolated(args) if isolate else measure(**args)
+                log(f"{arch:10s} {row['binarizer']:9s} {kind:9s} {row['images_per_s']:9.1f} "
+                    f"img/s peak {row['peak_mem_mb']:8.0f} MiB (round {r + 1}/{rounds})")
+                by_round[(kind, binarizer)].append(row)
+        rows += [_median_round(by_round[key]) for key in todo]
     env["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"env": env, "settings": {"batch_size": batch_size, "warmup": warmup, "steps": steps,
-                                     "repeats": repeats,
+                                     "repeats": repeats, "rounds": rounds,
                                      "compile": compile, "workers": workers, "threads": threads,
                                      "kinds": list(kinds), "isolated": isolate},
             "rows": rows, "summary": summarise(rows)}
+
+
+def _median_round(rows: list[dict]) -> dict:
+    """One row from a measurement's rounds: the median throughput, the highest peak memory."""
+    rates = [r["images_per_s"] for r in rows]
+    median = statistics.median(rates)
+    return {**rows[0], "images_per_s": median, "images_per_s_rounds": rates,
+            "images_per_s_min": min(r["images_per_s_min"] for r in rows),
+            "images_per_s_max": max(r["images_per_s_max"] for r in rows),
+            "step_ms": 1000 * rows[0]["batch_size"] / median,
+            "timed_images": sum(r["timed_images"] for r in rows),
+            "peak_mem_mb": max(r["peak_mem_mb"] for r in rows)}
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -338,7 +356,8 @@ def markdown(result: dict) -> str:
              f"{env['threads']} torch threads); torch {env['torch']}; bnnbench {env['bnnbench']}; "
              f"{env['created'][:19]}Z; load average at start {fmt((env['loadavg_start'] or [None])[0], 2)}.",
              f"Steps: {s['warmup']} warm-up (discarded), then the median of {s['repeats']} "
-             f"timed blocks of {s['steps']} steps; compile "
+             f"timed blocks of {s['steps']} steps, per process; median over "
+             f"{s['rounds']} round(s) of fresh processes; compile "
              f"{'on' if s['compile'] else 'off'} (engine); official loop DataLoader workers "
              f"{s['workers']}.", "",
              f"| arch | binarizer | batch | engine img/s | fp32 engine img/s | official-style "

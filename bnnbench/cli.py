@@ -214,6 +214,9 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
 @click.option("--warmup", default=2, show_default=True, help="Untimed steps first.")
 @click.option("--steps", default=5, show_default=True, help="Steps per timed block.")
 @click.option("--repeats", default=3, show_default=True, help="Timed blocks; the median is kept.")
+@click.option("--rounds", default=1, show_default=True,
+              help="Measure every kind again in fresh processes, alternating the order; the "
+                   "median round is kept (steadier ratios on a noisy machine).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the engine's model.")
 @click.option("--workers", default=2, show_default=True,
               help="DataLoader workers of the official-style loop.")
@@ -222,8 +225,8 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("benchmarks/results"), show_default=True)
 @plugin_option
-def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repeats, compile_,
-              workers, threads, data_dir, out, plugins):
+def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repeats, rounds,
+              compile_, workers, threads, data_dir, out, plugins):
     """Training throughput and peak memory: engine vs full precision vs official-style loop."""
     import torch
 
@@ -234,7 +237,8 @@ def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repea
     result = bench.run_benchmark(archs or bench.DEFAULT_ARCHS,
                                  binarizers or registry.list_binarizers(), device=device,
                                  batch_size=batch_size, warmup=warmup, steps=steps,
-                                 repeats=repeats, compile=compile_, workers=workers,
+                                 repeats=repeats, rounds=rounds, compile=compile_,
+                                 workers=workers,
                                  threads=threads, kinds=kinds or bench.KINDS, data_dir=data_dir,
                                  plugins=[str(Path(p).resolve()) for p in plugins],
                                  log=click.echo)

@@ -20,13 +20,15 @@ def test_full_precision_reference_is_identity_and_unregistered():
 
 def test_harness_measures_all_three_loops_and_writes_its_tables(cifar10_root, tmp_path):
     result = bench.run_benchmark(["resnet20"], ["sign_ste"], device="cpu", batch_size=4,
-                                 warmup=1, steps=1, repeats=2, workers=0,
+                                 warmup=1, steps=1, repeats=2, rounds=2, workers=0,
                                  data_dir=str(cifar10_root), isolate=False, log=lambda _: None)
     kinds = {r["kind"]: r for r in result["rows"]}
     assert set(kinds) == {"engine", "fp32", "official"}
     for row in kinds.values():
         assert row["images_per_s"] > 0 and row["peak_mem_mb"] > 0
-        assert row["timed_images"] == 4 * 1 * 2
+        assert row["timed_images"] == 4 * 1 * 2 * 2              # batch · steps · repeats · rounds
+        rounds = row["images_per_s_rounds"]
+        assert len(rounds) == 2 and row["images_per_s"] == sum(rounds) / 2
     (line,) = result["summary"]
     assert line["engine_over_official"] > 0 and line["engine_over_fp32"] > 0
     jpath, mpath = bench.write(result, tmp_path)
