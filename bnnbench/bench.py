@@ -103,9 +103,10 @@ def _peak_mb(device: torch.device) -> float:
 
 
 def _time_steps(step, batches, warmup: int, steps: int, device: torch.device,
-                repeats: int = 1) -> dict:
+                repeats: int = 1, profile: bool = False) -> dict:
     """Run `warmup` untimed steps, then time `repeats` blocks of `steps` steps; report the
-    median block (robust to a noisy, shared machine) and the spread."""
+    median block (robust to a noisy, shared machine) and the spread. With `profile`, two more
+    steps run under torch.profiler afterwards (not timed) for `where the time goes`."""
     it = iter(batches)
     for _ in range(warmup):
         step(*next(it))
@@ -123,9 +124,31 @@ def _time_steps(step, batches, warmup: int, steps: int, device: torch.device,
         rates.append(seen / (time.perf_counter() - t0))
         batch = seen / steps
     median = statistics.median(rates)
-    return {"images_per_s": median, "images_per_s_min": min(rates),
-            "images_per_s_max": max(rates), "step_ms": 1000 * batch / median,
-            "timed_images": int(batch * steps * repeats), "peak_mem_mb": _peak_mb(device)}
+    out = {"images_per_s": median, "images_per_s_min": min(rates),
+           "images_per_s_max": max(rates), "step_ms": 1000 * batch / median,
+           "timed_images": int(batch * steps * repeats), "peak_mem_mb": _peak_mb(device)}
+    if profile:
+        out["profile"] = _profile(step, it, device)
+    return out
+
+
+def _profile(step, it, device: torch.device, steps: int = 2, top: int = 15) -> list[dict]:
+    """The `top` operators by self time (device time on CUDA) over `steps` steps: per step ms
+    and share of the total."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step(*next(it))
+        _sync(device)
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = [(e.key, getattr(e, key)) for e in prof.key_averages()]
+    total = sum(t for _, t in events) or 1.0
+    events.sort(key=lambda e: -e[1])
+    return [{"op": name, "ms_per_step": t / 1000 / steps, "share": t / total}
+            for name, t in events[:top]]
 
 
 def _cycle(make_iter):
@@ -138,7 +161,7 @@ def _cycle(make_iter):
 
 def measure_engine(arch: str, binarizer: Any, *, device: torch.device, batch_size: int | None,
                    warmup: int, steps: int, repeats: int, compile: bool,
-                   data_dir: str | None) -> dict:
+                   data_dir: str | None, profile: bool = False) -> dict:
     """bnnbench's engine: on-device data and train.train_step, as train_cell runs them."""
     stage, recipe = _recipe(arch, binarizer, batch_size)
     data = load_dataset("cifar10", data_dir=data_dir, device=device,
@@ -154,7 +177,7 @@ def measure_engine(arch: str, binarizer: Any, *, device: torch.device, batch_siz
         nonlocal loss_sum
         loss, _ = train_step(model, forward, optimizer, x, y)
         loss_sum = loss_sum + loss   # stays on the device, as in train_cell
-    out = _time_steps(step, batches, warmup, steps, device, repeats)
+    out = _time_steps(step, batches, warmup, steps, device, repeats, profile)
     return {**out, "batch_size": recipe["batch_size"], "stage": stage,
             "final_loss_sum": float(loss_sum)}
 
@@ -179,7 +202,7 @@ class _CIFAR10Folder:
 
 def measure_official(arch: str, binarizer: Any, *, device: torch.device,
                      batch_size: int | None, warmup: int, steps: int, repeats: int,
-                     workers: int, data_dir: str | None) -> dict:
+                     workers: int, data_dir: str | None, profile: bool = False) -> dict:
     """The loop of the official codes (IR-Net, ReCU, BiPer CIFAR training scripts), written
     here from their structure: per-image PIL transforms in DataLoader workers, fp32, per-step
     host reads of loss and top-1."""
@@ -214,14 +237,14 @@ def measure_official(arch: str, binarizer: Any, *, device: torch.device,
         optimizer.step()
         meters["loss"] += loss.item()                                  # host sync, as theirs
         meters["top1"] += (logits.argmax(1) == y).float().mean().item()
-    out = _time_steps(step, _cycle(lambda e: loader), warmup, steps, device, repeats)
+    out = _time_steps(step, _cycle(lambda e: loader), warmup, steps, device, repeats, profile)
     return {**out, "batch_size": recipe["batch_size"], "stage": stage, "workers": workers}
 
 
 def measure(kind: str, arch: str, binarizer: str, *, device: str = "cpu",
             batch_size: int | None = None, warmup: int = 2, steps: int = 5,
             repeats: int = 1, compile: bool = False, workers: int = 2, threads: int | None = None,
-            data_dir: str | None = None, plugins=()) -> dict:
+            data_dir: str | None = None, plugins=(), profile: bool = False) -> dict:
     """One measurement (in this process): `kind` is engine | fp32 | official."""
     registry.load_plugins(plugins)
     if kind not in KINDS:
@@ -230,7 +253,7 @@ def measure(kind: str, arch: str, binarizer: str, *, device: str = "cpu",
         torch.set_num_threads(threads)
     dev = torch.device(device)
     common = dict(device=dev, batch_size=batch_size, warmup=warmup, steps=steps,
-                  repeats=repeats, data_dir=data_dir)
+                  repeats=repeats, data_dir=data_dir, profile=profile)
     spec = _binarizer_spec(kind, binarizer)
     if kind == "official":
         out = measure_official(arch, spec, workers=workers, **common)
@@ -280,7 +303,7 @@ def run_benchmark(archs, binarizers, *, device: str = "cpu", batch_size: int | N
                   warmup: int = 2, steps: int = 5, repeats: int = 1, rounds: int = 1,
                   compile: bool = False, workers: int = 2,
                   threads: int | None = None, kinds=KINDS, data_dir: str | None = None,
-                  plugins=(), isolate: bool = True, log=print) -> dict:
+                  plugins=(), isolate: bool = True, profile: bool = False, log=print) -> dict:
     """Every kind for every (arch, binarizer); fp32 is measured once per arch.
 
     With rounds > 1 the whole list for an arch is measured again, in reverse order every other
@@ -300,7 +323,8 @@ def run_benchmark(archs, binarizers, *, device: str = "cpu", batch_size: int | N
                 args = dict(kind=kind, arch=arch, binarizer=binarizer, device=device,
                             batch_size=batch_size, warmup=warmup, steps=steps, repeats=repeats,
                             compile=compile, workers=workers, threads=threads,
-                            data_dir=data_dir, plugins=list(plugins))
+                            data_dir=data_dir, plugins=list(plugins),
+                            profile=profile and r == 0)
                 row = _measure_isolated(args) if isolate else measure(**args)
                 log(f"{arch:10s} {row['binarizer']:9s} {kind:9s} {row['images_per_s']:9.1f} "
                     f"img/s peak {row['peak_mem_mb']:8.0f} MiB (round {r + 1}/{rounds})")
@@ -310,7 +334,8 @@ def run_benchmark(archs, binarizers, *, device: str = "cpu", batch_size: int | N
     return {"env": env, "settings": {"batch_size": batch_size, "warmup": warmup, "steps": steps,
                                      "repeats": repeats, "rounds": rounds,
                                      "compile": compile, "workers": workers, "threads": threads,
-                                     "kinds": list(kinds), "isolated": isolate},
+                                     "kinds": list(kinds), "isolated": isolate,
+                                     "profile": profile},
             "rows": rows, "summary": summarise(rows)}
 
 
@@ -369,6 +394,12 @@ def markdown(result: dict) -> str:
                      f"{fmt(r['official_img_s'])} | {fmt(r['engine_over_official'], 2)}× | "
                      f"{fmt(r['engine_over_fp32'], 2)}× | {fmt(r['engine_peak_mb'], 0)} / "
                      f"{fmt(r['fp32_peak_mb'], 0)} / {fmt(r['official_peak_mb'], 0)} |")
+    for row in (r for r in result["rows"] if r.get("profile")):
+        lines += ["", f"Profile, {row['arch']} / {row['binarizer']} / {row['kind']} "
+                      f"(top operators by self time, torch.profiler, 2 steps):", "",
+                  "| operator | ms per step | share |", "|---|---:|---:|"]
+        lines += [f"| `{p['op']}` | {p['ms_per_step']:.1f} | {100 * p['share']:.1f} % |"
+                  for p in row["profile"]]
     return "\n".join(lines) + "\n"
 
 

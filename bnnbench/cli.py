@@ -218,6 +218,9 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
               help="Measure every kind again in fresh processes, alternating the order; the "
                    "median round is kept (steadier ratios on a noisy machine).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the engine's model.")
+@click.option("--profile", is_flag=True,
+              help="Also profile two steps of each loop (torch.profiler) and list its top "
+                   "operators in the JSON and Markdown.")
 @click.option("--workers", default=2, show_default=True,
               help="DataLoader workers of the official-style loop.")
 @click.option("--threads", type=int, help="torch.set_num_threads (default: torch's).")
@@ -226,7 +229,7 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
               default=Path("benchmarks/results"), show_default=True)
 @plugin_option
 def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repeats, rounds,
-              compile_, workers, threads, data_dir, out, plugins):
+              compile_, profile, workers, threads, data_dir, out, plugins):
     """Training throughput and peak memory: engine vs full precision vs official-style loop."""
     import torch
 
@@ -241,7 +244,7 @@ def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repea
                                  workers=workers,
                                  threads=threads, kinds=kinds or bench.KINDS, data_dir=data_dir,
                                  plugins=[str(Path(p).resolve()) for p in plugins],
-                                 log=click.echo)
+                                 profile=profile, log=click.echo)
     jpath, mpath = bench.write(result, out)
     click.echo(bench.markdown(result))
     click.echo(f"wrote {jpath} and {mpath}")

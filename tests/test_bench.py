@@ -21,7 +21,8 @@ def test_full_precision_reference_is_identity_and_unregistered():
 def test_harness_measures_all_three_loops_and_writes_its_tables(cifar10_root, tmp_path):
     result = bench.run_benchmark(["resnet20"], ["sign_ste"], device="cpu", batch_size=4,
                                  warmup=1, steps=1, repeats=2, rounds=2, workers=0,
-                                 data_dir=str(cifar10_root), isolate=False, log=lambda _: None)
+                                 data_dir=str(cifar10_root), isolate=False, profile=True,
+                                 log=lambda _: None)
     kinds = {r["kind"]: r for r in result["rows"]}
     assert set(kinds) == {"engine", "fp32", "official"}
     for row in kinds.values():
@@ -29,9 +30,14 @@ def test_harness_measures_all_three_loops_and_writes_its_tables(cifar10_root, tm
         assert row["timed_images"] == 4 * 1 * 2 * 2              # batch · steps · repeats · rounds
         rounds = row["images_per_s_rounds"]
         assert len(rounds) == 2 and row["images_per_s"] == sum(rounds) / 2
+        ops = row["profile"]                           # top operators, largest first
+        assert ops and all(a["ms_per_step"] >= b["ms_per_step"] for a, b in zip(ops, ops[1:]))
+        assert 0 < sum(op["share"] for op in ops) <= 1 + 1e-9
+    assert any("convolution" in op["op"] for op in kinds["engine"]["profile"])
     (line,) = result["summary"]
     assert line["engine_over_official"] > 0 and line["engine_over_fp32"] > 0
     jpath, mpath = bench.write(result, tmp_path)
     assert json.loads(jpath.read_text())["env"]["torch"] == torch.__version__
     table = mpath.read_text()
     assert "| resnet20 | sign_ste | 4 |" in table
+    assert "Profile, resnet20 / sign_ste / engine" in table
