@@ -74,7 +74,7 @@ FUSE_MIN_NUMEL = 2**18
 
 def fused(fn):
     """`fn(x, ...)` compiled by inductor into as few kernels as it allows, for an x of at least
-    FUSE_MIN_NUMEL elements; eager below that and inside `composed_autograd()`.
+    FUSE_MIN_NUMEL elements; eager below that and for a forward run in `composed_autograd()`.
 
     The surrogate gradients below are chains of elementwise ops and per-sample sums over whole
     activations: eagerly each op is one pass through memory, fused they are one or two (ReCU's
@@ -89,10 +89,16 @@ def fused(fn):
 
     @functools.wraps(fn)
     def run(x: Tensor, *args):
-        if _composed or x.numel() < FUSE_MIN_NUMEL or not (x.is_cuda or has_cxx):
+        if x.numel() < FUSE_MIN_NUMEL or not (x.is_cuda or has_cxx):
             return fn(x, *args)
         return compiled(x, *args)
     return run
+
+
+def _for_this_forward(grad_fn):
+    """The gradient function a forward hands to its backward: the eager original of a `fused`
+    one inside `composed_autograd()` (decided at forward time: backward runs outside the block)."""
+    return grad_fn.__wrapped__ if _composed else grad_fn
 
 
 class _SignWithSurrogate(torch.autograd.Function):
@@ -101,7 +107,7 @@ class _SignWithSurrogate(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, surrogate_grad, *params: Tensor) -> Tensor:
-        ctx.surrogate_grad = surrogate_grad
+        ctx.surrogate_grad = _for_this_forward(surrogate_grad)
         ctx.save_for_backward(x, *params)
         return torch.sign(x)
 
@@ -155,13 +161,14 @@ class _ChannelScale(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y: Tensor, alpha: Tensor) -> Tensor:
+        ctx.scale_grad = _for_this_forward(_channel_scale_grad)
         ctx.save_for_backward(y, alpha)
         return y * channel_view(alpha, y)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         y, alpha = ctx.saved_tensors
-        return _channel_scale_grad(grad, y, alpha)
+        return ctx.scale_grad(grad, y, alpha)
 
 
 @fused
