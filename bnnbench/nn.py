@@ -79,11 +79,10 @@ def fused(fn):
     The surrogate gradients below are chains of elementwise ops and per-sample sums over whole
     activations: eagerly each op is one pass through memory, fused they are one or two (ReCU's
     and BiPer's activation backward on a 256×16×32×32 batch, 2-core CPU: 5.5 ms fused, 39 ms
-    as eager ops).
-    Compiled with dynamic shapes, so one compile serves every layer and batch size; it costs
-    seconds per process (inductor caches its kernels on disk), which small activations (the
-    digits set, unit tests) would not earn back. A CPU without a C++ compiler, which
-    inductor's CPU backend needs, runs `fn` eagerly."""
+    as eager ops). Compiled with dynamic shapes, so one compile serves every layer and batch
+    size; it costs seconds per process (inductor caches its kernels on disk), which small
+    activations (the digits set, unit tests) would not earn back. A CPU without a C++
+    compiler, which inductor's CPU backend needs, runs `fn` eagerly."""
     has_cxx = shutil.which(os.environ.get("CXX", "g++")) is not None
     compiled = torch.compile(fn, dynamic=True)
 
