@@ -8,8 +8,9 @@ For one (arch, binarizer) three loops train the same network on CIFAR-10 and are
   official  the loop the official code bases wrote: torchvision CIFAR10 + per-image PIL
             transforms + DataLoader(workers, shuffle), fp32, no channels_last, no compile,
             loss.item() and top-1 read every step (their AverageMeters), and the binarizers'
-            fused pieces composed from torch ops as the official codes write them
-            (`bnnbench.nn.composed_autograd`: ReCU's and BiPer's torch.var normalisation).
+            fused pieces composed from eager torch ops as the official codes write them
+            (`bnnbench.nn.composed_autograd`: ReCU's and BiPer's torch.var normalisation,
+            surrogate gradients op by op).
 Method: `warmup` steps (compilation, allocator, worker start-up) are run and discarded, then
 `steps` steps are timed by wall clock as one block (one device synchronisation at each end,
 none in between for the engine). Each measurement runs in its own Python process (unless

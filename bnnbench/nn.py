@@ -70,6 +70,7 @@ def composed_autograd() -> Iterator[None]:
 
 
 FUSE_MIN_NUMEL = 2**18
+NORMALISE_EPS = 1e-5     # ReCU's and BiPer's per-sample sqrt(var + eps), fused and composed
 
 
 def fused(fn):
@@ -151,7 +152,7 @@ def approx_sign(x: Tensor, *, per_sample_normalised: bool = False) -> Tensor:
     if per_sample_normalised and _composed:
         return _SignWithSurrogate.apply(per_sample_variance_normalise(x, True), _approx_sign_grad)
     if per_sample_normalised:
-        return _NormalisedApproxSign.apply(x, 1e-5)
+        return _NormalisedApproxSign.apply(x, NORMALISE_EPS)
     return _SignWithSurrogate.apply(x, _approx_sign_grad)
 
 
@@ -199,7 +200,8 @@ def channel_dims(w: Tensor) -> tuple[int, ...]:
     return tuple(range(1, w.dim()))
 
 
-def per_sample_variance_normalise(x: Tensor, training: bool, eps: float = 1e-5) -> Tensor:
+def per_sample_variance_normalise(x: Tensor, training: bool,
+                                  eps: float = NORMALISE_EPS) -> Tensor:
     """x / sqrt(var(x) + eps) per sample over (C, H, W) in training, x itself in eval (ReCU).
 
     Written as the official codes write it (torch.var, then a division). The built-ins take
