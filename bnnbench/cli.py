@@ -14,6 +14,8 @@ import click
 from . import registry
 from .errors import BnnbenchError
 
+SHORTENED = ("A shortened stage keeps its warm-up only while it fits in the first half of its "
+             "schedule (BiPer's 5 epochs in a 10-epoch stage, 2 in a 4-epoch one).")
 plugin_option = click.option(
     "--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False),
     help="A Python file that registers binarizers with @register (repeatable).")
@@ -67,6 +69,18 @@ def _key_values(pairs, what: str) -> dict:
     return out
 
 
+def _stage_key_values(items) -> dict:
+    """STAGE:KEY=VALUE options as {stage: {key: value}} (VALUE read as in `_key_values`)."""
+    out: dict[str, dict] = {}
+    for item in items:
+        stage, sep, pair = item.partition(":")
+        if not sep or not stage:
+            raise BnnbenchError(f"--stage-recipe '{item}' must look like STAGE:KEY=VALUE, "
+                                "e.g. binary:epochs=2")
+        out.setdefault(stage, {}).update(_key_values([pair], f"--stage-recipe '{item}':"))
+    return out
+
+
 @cli.command("train")
 @click.option("--dataset", required=True, help="cifar10 | imagenet | digits")
 @click.option("--arch", required=True, help="e.g. resnet20, resnet18, vgg_small")
@@ -75,10 +89,14 @@ def _key_values(pairs, what: str) -> dict:
               help="A binarizer parameter, e.g. omega0=20 (repeatable).")
 @click.option("--recipe", "recipe", multiple=True, metavar="KEY=VALUE",
               help="A recipe override for every stage, e.g. lr=0.05 (repeatable).")
+@click.option("--stage-recipe", "stage_recipe", multiple=True, metavar="STAGE:KEY=VALUE",
+              help="A recipe override for one stage, e.g. binary:epochs=2 (repeatable; as a "
+                   "grid file's [stage.<name>]).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--epochs", type=int, help="Override every stage's epochs.")
+@click.option("--epochs", type=int,
+              help=f"Every stage's epochs (a --stage-recipe STAGE:epochs=N wins). {SHORTENED}")
 @click.option("--budget", type=float, default=1.0, show_default=True,
-              help="Fraction of each stage's epochs, for short comparisons.")
+              help=f"Fraction of each stage's epochs, for short comparisons. {SHORTENED}")
 @click.option("--subset", type=int, help="Train on the first N images only.")
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--device", help="cuda | cpu (default: cuda when available).")
@@ -86,8 +104,8 @@ def _key_values(pairs, what: str) -> dict:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: results/runs/train/<cell-id>).")
 @plugin_option
-def train_cmd(dataset, arch, binarizer, params, recipe, seed, epochs, budget, subset, data_dir,
-              device, compile_, out, plugins):
+def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epochs, budget,
+              subset, data_dir, device, compile_, out, plugins):
     """Train one cell; rerunning the same command resumes it."""
     from .cell import CellConfig
     from .train import train_cell
@@ -95,7 +113,8 @@ def train_cmd(dataset, arch, binarizer, params, recipe, seed, epochs, budget, su
     registry.load_plugins(plugins)
     cfg = CellConfig(dataset=dataset, arch=arch,
                      binarizer={"name": binarizer, **_key_values(params, "--param")},
-                     seed=seed, recipe=_key_values(recipe, "--recipe"), epochs=epochs,
+                     seed=seed, recipe=_key_values(recipe, "--recipe"),
+                     stage_recipes=_stage_key_values(stage_recipe), epochs=epochs,
                      budget=budget, subset=subset, data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
     out = out or Path("results/runs/train") / cfg.cell_id()
@@ -120,8 +139,11 @@ def train_cmd(dataset, arch, binarizer, params, recipe, seed, epochs, budget, su
 @click.option("--max-concurrent", type=int, help="At most this many cells at a time.")
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again (default: keep them).")
 @click.option("--dry-run", is_flag=True, help="List the cells and their status; train nothing.")
-@click.option("--epochs", type=int, help="Override every stage's epochs of every cell.")
-@click.option("--budget", type=float, help="Fraction of each stage's epochs (0 < b <= 1).")
+@click.option("--epochs", type=int,
+              help=f"Every stage's epochs of every cell (a grid's [stage.*] epochs win). "
+                   f"{SHORTENED}")
+@click.option("--budget", type=float,
+              help=f"Fraction of each stage's epochs (0 < b <= 1). {SHORTENED}")
 @click.option("--subset", type=int, help="Train on the first N images only.")
 @plugin_option
 def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, max_concurrent,
@@ -146,6 +168,9 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
         click.echo(tuning.format_table(table.drop(columns=["top1", "best_top1", "minutes"])))
         counts = table["status"].value_counts()
         click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
+        stale = tuning.stale_line(store)
+        if stale:
+            click.echo(stale)
         return
     table = tuning.run_grid(grid, store, address=address, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,

@@ -19,9 +19,10 @@ Keys (top level)
   compile      bool           torch.compile the models
 Tables
   [recipe]                    overrides of every stage's recipe, for every cell. Keys:
-                              epochs, batch_size, warmup_epochs, eval_batch_size (int);
-                              lr, momentum, weight_decay (float); optimizer, decay, schedule,
-                              normalize (str)
+                              epochs, batch_size, warmup_epochs, start_epoch,
+                              eval_batch_size (int); lr, momentum, weight_decay (float);
+                              optimizer, decay, schedule, normalize, init_from (str); their
+                              meanings are in bnnbench.recipe.RECIPE_KEYS
   [stage.<stage>]             the same recipe keys, for one stage (e.g. [stage.sine]); applies
                               to the cells whose binarizer has that stage
   [binarizer.<name>]          the binarizer's own parameters (e.g. omega0 = 20), for every

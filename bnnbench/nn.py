@@ -314,12 +314,14 @@ class BinaryLinear(nn.Linear, BinaryLayer):
         return b.output(F.linear(b.activation(x), b.weight(self.weight), self.bias))
 
 
-def initialise(model: nn.Module, init_fn) -> None:
-    """Apply `init_fn` to every conv/linear weight, then let each binarizer re-initialise its
-    own layer's weight (so a model-wide init never overrides a method's prescribed one)."""
+def initialise(model: nn.Module, init_fn, *, linear: bool = True) -> None:
+    """Apply `init_fn` to every conv weight (and linear weight unless `linear` is False: those
+    keep PyTorch's default), then let each binarizer re-initialise its own layer's weight (so a
+    model-wide init never overrides a method's prescribed one)."""
+    kinds = (nn.Conv2d, nn.Linear) if linear else (nn.Conv2d,)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, kinds):
                 init_fn(m.weight)
             if isinstance(m, BinaryLayer):
                 m.binarizer.init_weight(m.weight)

@@ -2,7 +2,15 @@
 
 A recipe is a flat dict per stage. Precedence, lowest first: the dataset's generic defaults,
 the binarizer's official recipe (`Binarizer.recipe(dataset, arch)`), the cell's `recipe`, its
-`stage_recipes[stage]`, then `epochs` and `budget`. Hyper-parameters live here in one place.
+`epochs`, its `stage_recipes[stage]` (the most specific wins), then `budget` scales the epochs. The stage's binarizer parameters follow the
+same rule: the class defaults, then the official recipe's values for that stage, then what the
+user set (the cell's binarizer spec, then its recipe's and stage recipe's `binarizer` tables).
+Only values the user set win over the official recipe: the cell keeps them apart from the
+defaults (`registry.given_params`). Hyper-parameters live here in one place.
+
+Shortened stages (`epochs`, `budget`): the epochs are scaled first (at least 1), then a warm-up
+is kept only while it fits in the first half of the stage's schedule, so e.g. BiPer's 5-epoch
+warm-up survives a 10-epoch stage but becomes 2 epochs in a 4-epoch one.
 """
 from __future__ import annotations
 
@@ -37,13 +45,22 @@ RECIPE_KEYS: dict[str, Any] = {
     "weight_decay": 0.0,
     "decay": "all",              # which parameters get weight decay: all | conv_fc | conv
     "warmup_epochs": 0,          # linear warm-up lr·(e+1)/W, as the official BiPer/ReCU code
+    # the schedule position of the stage's first epoch: the stage trains `epochs` epochs at
+    # positions start_epoch … start_epoch+epochs−1 of a schedule start_epoch+epochs long
+    # (BiPer's official CIFAR stage-2 loop starts at 1: 299 epochs of a 300-epoch schedule)
+    "start_epoch": 0,
+    # stage k > 0 starts from stage k−1's final weights, or (official BiPer/ReCU stage 2) from
+    # its epoch of best test top-1: a choice made on the test set, flagged in reports
+    "init_from": "final",
     "schedule": "cosine",        # cosine | linear (to 0) | constant
     "normalize": None,           # input normalisation: cifar | imagenet | None = dataset's own
     "eval_batch_size": 1024,     # evaluation is batch-size independent: use a large one
     "binarizer": {},             # this stage's binarizer parameters (e.g. BiPer's reg_tau)
 }
+_MINIMUM = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "warmup_epochs": 0,
+            "start_epoch": 0, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0}
 _CHOICES = {"optimizer": ("sgd", "adam"), "decay": ("all", "conv_fc", "conv"),
-            "schedule": ("cosine", "linear", "constant"),
+            "schedule": ("cosine", "linear", "constant"), "init_from": ("final", "best"),
             "normalize": (None, "cifar", "imagenet")}
 
 
@@ -66,49 +83,65 @@ def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
                                 f"{', '.join(map(str, _CHOICES[key]))}, got {value!r}")
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if key not in _CHOICES and not isinstance(value, kind):
+        if key not in _CHOICES and (not isinstance(value, kind)
+                                    or kind is int and isinstance(value, bool)):
             raise BnnbenchError(f"{where}: recipe '{key}' must be {kind.__name__}, "
+                                f"got {value!r}")
+        if key in _MINIMUM and value < _MINIMUM[key]:
+            raise BnnbenchError(f"{where}: recipe '{key}' must be >= {_MINIMUM[key]}, "
                                 f"got {value!r}")
         out[key] = value
     return out
 
 
 def stage_recipes(cfg) -> list[tuple[str, dict[str, Any]]]:
-    """[(stage, recipe)] in training order for a CellConfig, fully resolved."""
-    cls, _ = registry.resolve(cfg.binarizer)
+    """[(stage, recipe)] in training order for a CellConfig, fully resolved: what trains."""
+    cls, given = registry.given_params(cfg.binarizer)
     official = cls.recipe(cfg.dataset, cfg.arch)
-    explicit = dict(cfg.binarizer) if isinstance(cfg.binarizer, dict) else {}
-    explicit.pop("name", None)
     unknown = set(cfg.stage_recipes) - set(cls.stages)
     if unknown:
         raise BnnbenchError(f"stage_recipes names stages {sorted(unknown)} that binarizer "
                             f"'{cls.name}' does not have (its stages: {', '.join(cls.stages)})")
     out = []
     for stage in cls.stages:
-        recipe = dict(RECIPE_KEYS)
+        recipe, params = dict(RECIPE_KEYS), {}
         for source, layer in ((f"defaults for {cfg.dataset}", DATASET_DEFAULTS.get(cfg.dataset, {})),
                               (f"{cls.name}'s recipe", official[stage]),
+                              ("the binarizer", {"binarizer": given}),
                               ("recipe", cfg.recipe),
+                              ("epochs", {} if cfg.epochs is None else {"epochs": cfg.epochs}),
                               (f"stage_recipes.{stage}", cfg.stage_recipes.get(stage, {}))):
-            recipe.update(check_recipe(layer, source))
-        if cfg.epochs is not None:
-            recipe["epochs"] = int(cfg.epochs)
-        recipe["epochs"] = max(1, math.ceil(recipe["epochs"] * cfg.budget))
-        # a shortened stage keeps its warm-up only while it fits in the first half
-        recipe["warmup_epochs"] = min(recipe["warmup_epochs"], recipe["epochs"] // 2)
-        # parameters the user set on the binarizer win over a recipe's per-stage values
-        recipe["binarizer"] = cls.check_config({**recipe["binarizer"], **explicit})
+            checked = check_recipe(layer, source)
+            params.update(cls.check_params(checked.pop("binarizer", {})))
+            recipe.update(checked)
+        recipe["binarizer"] = cls.check_config(params)
+        _shorten(recipe, cfg.budget)
         out.append((stage, recipe))
     return out
 
 
+def _shorten(recipe: dict[str, Any], budget: float) -> None:
+    """Apply `budget`; a warm-up stays only while it fits in the first half of the stage's
+    schedule (see the module docstring)."""
+    recipe["epochs"] = max(1, math.ceil(recipe["epochs"] * budget))
+    length = recipe["epochs"] + recipe["start_epoch"]
+    recipe["warmup_epochs"] = min(recipe["warmup_epochs"], length // 2)
+
+
+def schedule_position(recipe: dict[str, Any], epoch: int) -> tuple[int, int]:
+    """(position, length) in the stage's schedule of its 0-based trained `epoch`."""
+    return epoch + recipe["start_epoch"], recipe["epochs"] + recipe["start_epoch"]
+
+
 def lr_at(recipe: dict[str, Any], epoch: int) -> float:
-    """The learning rate of 0-based `epoch`: linear warm-up, then the schedule.
+    """The learning rate of the stage's 0-based trained `epoch`: linear warm-up, then the
+    schedule, both over schedule positions (`start_epoch` shifts them).
 
     Cosine with warm-up W follows the official BiPer/ReCU loop: lr·(e+1)/W for e < W, then a
     cosine whose step count starts at epoch W − 1 (T_max = epochs − W + 1).
     """
-    lr, epochs, warm = recipe["lr"], recipe["epochs"], recipe["warmup_epochs"]
+    lr, warm = recipe["lr"], recipe["warmup_epochs"]
+    epoch, epochs = schedule_position(recipe, epoch)
     if epoch < warm:
         return lr * (epoch + 1) / warm
     if recipe["schedule"] == "constant":

@@ -71,17 +71,23 @@ class Binarizer(nn.Module):
         return out
 
     @classmethod
-    def check_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Defaults updated with `config`; an unknown key or a wrong type is a BnnbenchError."""
+    def check_params(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """`config`'s own keys, checked and coerced (no defaults added); an unknown key or a
+        wrong type is a BnnbenchError."""
         defaults = cls.defaults()
-        resolved = dict(defaults)
+        checked = {}
         for key, value in config.items():
             if key not in defaults:
                 known = ", ".join(defaults) or "none"
                 raise BnnbenchError(
                     f"binarizer '{cls.name}' has no parameter '{key}' (its parameters: {known})")
-            resolved[key] = _coerce(cls.name, key, value, defaults[key])
-        return resolved
+            checked[key] = _coerce(cls.name, key, value, defaults[key])
+        return checked
+
+    @classmethod
+    def check_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Defaults updated with `config` (checked as `check_params`)."""
+        return {**cls.defaults(), **cls.check_params(config)}
 
     def config(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.defaults()}
@@ -243,7 +249,14 @@ def get(name: str) -> type[Binarizer]:
 
 def resolve(spec: Any) -> tuple[type[Binarizer], dict[str, Any]]:
     """Accept a name, a {"name": ..., **params} dict, a class or an instance; return the class
-    and its fully resolved configuration."""
+    and its fully resolved configuration (class defaults filled in)."""
+    cls, params = given_params(spec)
+    return cls, cls.check_config(params)
+
+
+def given_params(spec: Any) -> tuple[type[Binarizer], dict[str, Any]]:
+    """The class and only the parameters `spec` sets (checked), without defaults: what a user
+    set, kept apart from what a recipe or the class fills in (see recipe.stage_recipes)."""
     if isinstance(spec, str):
         cls, config = get(spec), {}
     elif isinstance(spec, dict):
@@ -258,7 +271,7 @@ def resolve(spec: Any) -> tuple[type[Binarizer], dict[str, Any]]:
     else:
         raise BnnbenchError(f"cannot make a binarizer from {spec!r}: give a name, a dict with "
                             "'name', a Binarizer class or instance")
-    return cls, cls.check_config(config)
+    return cls, cls.check_params(config)
 
 
 def make(spec: Any) -> Binarizer:

@@ -35,6 +35,10 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
                    missing (expected by the caller's grid, no folder at all)
   seeds            the finished seeds, e.g. "0,1,2"
   hardware         the devices the finished runs used (config.json env.device)
+  n_stale          run folders of this dataset × arch × binarizer trained with a resolved
+                   recipe that differs from today's (their id is not the one today's code gives
+                   their config: cell.is_stale). They are in no row's numbers; the grid trains
+                   such a cell again under its new id; leaderboard.md names them below the table
 Rows of a grid that has not run yet have n_seeds 0 and NaN results, never zeros.
 """
 from __future__ import annotations
@@ -52,7 +56,9 @@ import pandas as pd
 
 from . import runstore
 from .errors import BnnbenchError
+from .cell import is_stale
 from .published import match_published
+from .recipe import stage_recipes
 
 LEADERBOARD_COLUMNS = [
     "dataset", "arch", "variant", "binarizer", "setting",
@@ -60,6 +66,7 @@ LEADERBOARD_COLUMNS = [
     "epochs", "published_top1", "published_top5", "published_source", "delta_top1",
     "params", "ops", "bops", "flops", "size_bits", "qe_mean", "b_mean",
     "gpu_hours", "cpu_hours", "n_failed", "n_partial", "n_new", "n_missing", "seeds", "hardware",
+    "n_stale",
 ]
 CELL_COLUMNS = [
     "dataset", "arch", "variant", "family", "binarizer", "setting", "seed", "status", "top1",
@@ -102,7 +109,7 @@ def _cell_row(cell: dict, *, path: str, cell_id: str | None, status: str) -> dic
 def _read_cell(cell_dir: Path) -> dict:
     config = runstore.read_json(cell_dir / runstore.CONFIG)
     cell = config.get("cell", {})
-    status = runstore.status(cell_dir)
+    status = "stale" if is_stale(config) else runstore.status(cell_dir)
     row = _cell_row(cell, path=str(cell_dir), cell_id=config.get("cell_id") or cell_dir.name,
                     status=status)
     model = config.get("model") or {}
@@ -135,7 +142,7 @@ def _expected_row(cfg: Any) -> dict:
     cfg = cfg if isinstance(cfg, CellConfig) else CellConfig.from_dict(dict(cfg))
     cfg = cfg.resolved()
     row = _cell_row(cfg.to_dict(), path="", cell_id=cfg.cell_id(), status="missing")
-    row["omega0"] = row["binarizer_params"].get("omega0")
+    row["omega0"] = stage_recipes(cfg)[-1][1]["binarizer"].get("omega0")  # as it would train
     return row
 
 
@@ -211,7 +218,7 @@ def _settings(df: pd.DataFrame) -> pd.Series:
     """Per cell, "key=value; ..." of the binarizer parameters and overrides that take more
     than one value among the cells of the same binarizer (the swept ones)."""
     out = pd.Series("", index=df.index, dtype=object)
-    for _, idx in df.groupby("binarizer").groups.items():
+    for _, idx in df[df["status"] != "stale"].groupby("binarizer").groups.items():
         vals = [{**df.at[i, "binarizer_params"], **df.at[i, "_knobs"]} for i in idx]
         keys = sorted({k for v in vals for k in v})
         swept = [k for k in keys
@@ -307,13 +314,18 @@ def leaderboard(cells: pd.DataFrame, *, counts: bool = True) -> pd.DataFrame:
     if cells.empty:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     keys = ["dataset", "arch", "variant", "binarizer", "setting"]
+    stale = cells[cells["status"] == "stale"].groupby(["dataset", "arch", "binarizer"]).size()
     rows = []
-    for key, group in cells.groupby(keys, sort=False, dropna=False):
-        rows.append({**dict(zip(keys, key)), **_aggregate(group, counts)})
+    for key, group in cells[cells["status"] != "stale"].groupby(keys, sort=False, dropna=False):
+        row = {**dict(zip(keys, key)), **_aggregate(group, counts)}
+        row["n_stale"] = int(stale.get((row["dataset"], row["arch"], row["binarizer"]), 0))
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     board = pd.DataFrame(rows)
     board = board.sort_values(keys, key=lambda col: col.map(lambda v: _natural(str(v))))
     board = board[LEADERBOARD_COLUMNS].reset_index(drop=True)
-    for col in ("n_seeds", *(f"n_{s}" for s in _STATUSES)):
+    for col in ("n_seeds", "n_stale", *(f"n_{s}" for s in _STATUSES)):
         board[col] = board[col].astype(int)
     for col in _INT_COLUMNS:  # whole numbers, empty (not 0) where unknown
         board[col] = pd.to_numeric(board[col]).round().astype("Int64")
@@ -391,7 +403,7 @@ def write_report(stores: Iterable[str | Path], out: str | Path, *, expected: Ite
     board = leaderboard(cells, counts=counts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(board)
+    markdown = to_markdown(board) + stale_note(cells)
     board.to_csv(out / "leaderboard.csv", index=False)
     (out / "leaderboard.md").write_text(markdown)
     files = [out / "leaderboard.csv", out / "leaderboard.md"]
@@ -402,13 +414,25 @@ def write_report(stores: Iterable[str | Path], out: str | Path, *, expected: Ite
     return {"cells": cells, "leaderboard": board, "markdown": markdown, "files": files}
 
 
+def stale_note(cells: pd.DataFrame) -> str:
+    """A paragraph naming the stale run folders that no number above includes ("" if none)."""
+    stale = cells.loc[cells["status"] == "stale", "path"].tolist()
+    if not stale:
+        return ""
+    shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    return (f"\nLeft out: {len(stale)} stale run folder(s), trained with a resolved recipe that "
+            f"differs from today's (n_stale in leaderboard.csv): {shown}. Rerun their grid to "
+            "train them under their new ids.\n")
+
+
 def collect_metrics(cells: pd.DataFrame) -> pd.DataFrame:
-    """Every cell's metrics.jsonl rows, long format, with the cell's identifying columns."""
+    """Every current cell's metrics.jsonl rows (stale ones left out), long format, with the
+    cell's identifying columns."""
     frames = []
     ident = ["dataset", "arch", "variant", "binarizer", "setting", "seed", "status", "cell_id",
              "omega0"]
     for _, cell in cells.iterrows():
-        if not cell["path"]:
+        if not cell["path"] or cell["status"] == "stale":
             continue
         rows = runstore.read_metrics(Path(cell["path"]) / runstore.METRICS)
         if rows:

@@ -10,6 +10,7 @@ with the same numbers as an uninterrupted run.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import platform
 import subprocess
@@ -45,9 +46,9 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
     """
     out_dir = Path(out_dir)
     cfg = cfg.resolved()
+    _check_same_cell(cfg, out_dir)
     if runstore.status(out_dir) == "finished":
         return runstore.read_json(out_dir / runstore.RESULT)
-    _check_same_config(cfg, out_dir)
     try:
         return _CellRun(cfg, out_dir).train(progress)
     except (KeyboardInterrupt, SystemExit):
@@ -57,17 +58,24 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
         raise
 
 
-def _check_same_config(cfg: CellConfig, out_dir: Path) -> None:
-    """Refuse to continue a run folder that another config wrote (before touching it)."""
+def _check_same_cell(cfg: CellConfig, out_dir: Path) -> None:
+    """Refuse a run folder that another config wrote, or that this config wrote when its
+    resolved recipe was different (so its id differs), before touching it."""
     path = out_dir / runstore.CONFIG
     if not path.exists():
         return
-    old, new = _comparable(runstore.read_json(path)["cell"]), _comparable(cfg.to_dict())
+    recorded = runstore.read_json(path)
+    old, new = _comparable(recorded["cell"]), _comparable(cfg.to_dict())
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
                             f"{', '.join(diff)}); refusing to resume it: choose another --out "
                             "or delete that folder")
+    if recorded.get("cell_id") != cfg.cell_id():
+        raise BnnbenchError(f"{out_dir} holds a run of this config trained with another "
+                            f"resolved recipe (its id {recorded.get('cell_id')}, today's "
+                            f"{cfg.cell_id()}: the binarizer's recipe or defaults changed); "
+                            "refusing to reuse it: choose another --out or delete that folder")
 
 
 def _device(cfg: CellConfig) -> torch.device:
@@ -97,6 +105,21 @@ def _set_binarizer_params(model: torch.nn.Module, params: dict[str, Any]) -> Non
     for layer in bnn.binary_layers(model):
         for key, value in params.items():
             setattr(layer.binarizer, key, value)
+
+
+def _live_binarizer_config(model: torch.nn.Module, stage: str) -> dict[str, Any]:
+    """The binarizer parameters every binary layer holds now; they must all agree and be in
+    `stage` (a plugin that changes them per layer would train something else than recorded)."""
+    seen = {json.dumps({"stage": layer.binarizer.stage, **layer.binarizer.config()},
+                       sort_keys=True) for layer in bnn.binary_layers(model)}
+    if len(seen) > 1:
+        raise BnnbenchError(f"the binary layers hold different binarizer parameters in stage "
+                            f"'{stage}': {sorted(seen)}; a binarizer's parameters must be the "
+                            "same in every layer")
+    live = json.loads(seen.pop()) if seen else {"stage": stage}
+    if live.pop("stage") != stage:
+        raise BnnbenchError(f"the binary layers are not in stage '{stage}' while it trains")
+    return live
 
 
 def _binary_layer_stats(model: torch.nn.Module) -> tuple[float | None, float | None]:
@@ -138,11 +161,12 @@ class _CellRun:
         self.device = _device(cfg)
         self.cuda = self.device.type == "cuda"
         self.stages = recipes.stage_recipes(cfg)
+        first_binarizer = {"name": cfg.binarizer["name"], **self.stages[0][1]["binarizer"]}
         normalize = self.stages[0][1]["normalize"]
         self.data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, device=self.device,
                                  normalize=normalize, subset=cfg.subset)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.arch, cfg.binarizer, family=self.data.family,
+        self.model = build_model(cfg.arch, first_binarizer, family=self.data.family,
                                  in_channels=self.data.in_channels,
                                  num_classes=self.data.num_classes,
                                  input_size=self.data.image_size).to(
@@ -152,6 +176,7 @@ class _CellRun:
         self.metrics: list[dict] = []
         self.position = (0, 0)            # (stage index, next epoch within it)
         self.stage_start: dict[str, Any] | None = None  # weights a later stage starts from
+        self.stage_start_top1: float | None = None      # their test top-1
         self.optimizer_state = None
         self._write_config_or_resume()
 
@@ -187,17 +212,29 @@ class _CellRun:
         self.metrics = ckpt["metrics"]
         self.position = tuple(ckpt["position"])
         self.stage_start = ckpt["stage_start"]
+        self.stage_start_top1 = ckpt.get("stage_start_top1")
         self.optimizer_state = ckpt["optimizer"]
+
+    def _record_stage(self, index: int) -> None:
+        """config.json's binarizer parameters of stage `index`, read back from the live layers
+        that train it (what trains is what is recorded)."""
+        path = self.out_dir / runstore.CONFIG
+        config = runstore.read_json(path)
+        config["stages"][index]["recipe"]["binarizer"] = _live_binarizer_config(
+            self.model, self.stages[index][0])
+        runstore.write_json(path, config)
 
     def _save_checkpoint(self, optimizer) -> None:
         runstore.save_checkpoint(self.out_dir / runstore.CHECKPOINT, {
-            # the cell (binarizer parameters such as BiPer's ω0 included) travels with the
-            # weights, so a checkpoint is never evaluated with another configuration
+            # the cell and the binarizer parameters the weights trained with (BiPer's ω0)
+            # travel with them, so a checkpoint is never evaluated with another configuration
             "cell_id": self.cell_id, "cell": self.cfg.to_dict(),
+            "binarizer": {"name": self.cfg.binarizer["name"], **_live_binarizer_config(
+                self.model, self.stages[self.position[0]][0])},
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "position": list(self.position), "metrics": self.metrics,
-            "stage_start": self.stage_start})
+            "stage_start": self.stage_start, "stage_start_top1": self.stage_start_top1})
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)
 
     # --- training ----------------------------------------------------------------------------
@@ -216,6 +253,7 @@ class _CellRun:
                 optimizer.load_state_dict(self.optimizer_state)
             _set_binarizer_params(self.model, recipe["binarizer"])
             bnn.set_stage(self.model, stage)
+            self._record_stage(index)
             for epoch in range(first, recipe["epochs"]):
                 row = self._epoch(index, epoch, optimizer)
                 self.metrics.append(row)
@@ -227,17 +265,32 @@ class _CellRun:
         return self._finish()
 
     def _enter_stage(self, index: int) -> None:
-        """Stage k > 0 starts from every tensor of stage k−1's final model (strict load)."""
+        """Stage k > 0 starts from every tensor of the stage k−1 model its recipe's `init_from`
+        names (strict load)."""
         if index > 0:
             self.model.load_state_dict(self.stage_start, strict=True)
-        self.stage_start = None
+        self.stage_start, self.stage_start_top1 = None, None
+
+    def _keep_next_stage_start(self, index: int, epoch: int, top1: float) -> None:
+        """Keep the weights stage index+1 will start from: stage index's final ones, or with
+        `init_from = "best"` those of its epoch of best test top-1 (the first of equals)."""
+        if index + 1 == len(self.stages):
+            return
+        if self.stages[index + 1][1]["init_from"] == "best":
+            keep = self.stage_start_top1 is None or top1 > self.stage_start_top1
+        else:
+            keep = epoch + 1 == self.stages[index][1]["epochs"]
+        if keep:
+            self.stage_start = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.stage_start_top1 = top1
 
     def _epoch(self, stage_index: int, epoch: int, optimizer) -> dict:
         stage, recipe = self.stages[stage_index]
         lr = recipes.lr_at(recipe, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        bnn.set_progress(self.model, epoch / recipe["epochs"])
+        position, length = recipes.schedule_position(recipe, epoch)
+        bnn.set_progress(self.model, position / length)
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         hits = torch.zeros((), device=self.device, dtype=torch.long)
@@ -261,8 +314,7 @@ class _CellRun:
         test = self._evaluate(recipe["eval_batch_size"] if self.cuda
                               else min(recipe["eval_batch_size"], 256))
         qe, b = _binary_layer_stats(self.model)
-        if epoch + 1 == recipe["epochs"] and stage_index + 1 < len(self.stages):
-            self.stage_start = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._keep_next_stage_start(stage_index, epoch, test["top1"])
         return {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
                 "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
                 **test, "seconds": time.perf_counter() - t0,

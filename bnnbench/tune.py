@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import recipe as recipes, runstore
-from .cell import CellConfig
+from .cell import CellConfig, is_stale
 from .errors import BnnbenchError
 from .grid import Grid, describe
 
@@ -101,6 +101,31 @@ def cell_table(grid: Grid, store: Path):
         df["epochs"] = df["epochs"].astype("Int64")
         df[["top1", "best_top1", "minutes"]] = df[["top1", "best_top1", "minutes"]].astype(float)
     return df
+
+
+def stale_folders(store: Path) -> list[str]:
+    """The run store's cell folders trained with a resolved recipe that differs from today's
+    (cell.is_stale): never reused, left out of reports; their cells train under new ids."""
+    out = []
+    for folder in runstore.cell_dirs(store) if Path(store).is_dir() else ():
+        try:
+            config = runstore.read_json(folder / runstore.CONFIG)
+        except (OSError, ValueError):
+            continue
+        if is_stale(config):
+            out.append(folder.name)
+    return out
+
+
+def stale_line(store: Path) -> str | None:
+    """One line naming the stale folders of `store`, or None."""
+    stale = stale_folders(store)
+    if not stale:
+        return None
+    shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+    return (f"{len(stale)} folder(s) in {store} were trained with a recipe that differs from "
+            f"today's (stale: not reused, left out of reports; their cells train under new "
+            f"ids): {shown}")
 
 
 def format_table(df) -> str:
@@ -256,6 +281,9 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
         echo(f"grid {grid.name}: {len(grid.cells)} cells in {store} — {finished} finished, "
              f"{len(failed)} failed{'' if retry_failed else ' (kept; --retry-failed reruns them)'}"
              f", {len(todo)} to run ({partial} resume from a checkpoint)")
+        stale = stale_line(store)
+        if stale:
+            echo(stale)
         if not todo:
             return cell_table(grid, store)
         if retry_failed:

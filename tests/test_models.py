@@ -2,6 +2,8 @@
 registered binarizer, which layers are binary, the block nonlinearity, errors."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -226,3 +228,18 @@ def test_compiles_as_one_graph():
     x = torch.randn(2, 1, 8, 8)
     compiled(x).sum().backward()
     assert model.fc.weight.grad is not None
+
+
+@pytest.mark.parametrize("arch", ["resnet20", "resnet20_std"])
+def test_resnet20_classifier_keeps_pytorch_default_init_as_recu_biper(arch):
+    # PyTorch's Linear default: U(−1/√fan_in, 1/√fan_in), std 1/√(3·64) ≈ 0.072 here;
+    # Kaiming-normal (IR-Net's choice) would have std √(2/64) ≈ 0.177 and exceed the bound
+    torch.manual_seed(0)
+    fc = build_model(arch, "biper").fc
+    bound = 1 / math.sqrt(64)
+    assert fc.weight.abs().max() <= bound
+    assert fc.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+    convs = [m for m in build_model(arch, "xnor").modules() if isinstance(m, torch.nn.Conv2d)]
+    for conv in convs:   # convs stay Kaiming-normal (fan-in)
+        fan_in = conv.weight[0].numel()
+        assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.25)

@@ -10,7 +10,7 @@ from bnnbench.recipe import lr_at, make_optimizer, stage_recipes
 
 
 def _recipe(**kw):
-    base = dict(lr=0.021, epochs=600, warmup_epochs=5, schedule="cosine")
+    base = dict(lr=0.021, epochs=600, warmup_epochs=5, schedule="cosine", start_epoch=0)
     return {**base, **kw}
 
 
@@ -45,7 +45,7 @@ def test_official_recipe_then_overrides_in_order():
     assert (s1, s2) == ("sine", "binary")
     assert r1["lr"] == r2["lr"] == 0.05                    # cell recipe beats the official one
     assert (r1["batch_size"], r2["batch_size"]) == (256, 128)
-    assert (r1["epochs"], r2["epochs"]) == (300, 150)      # budget 0.5 of 600 and 300
+    assert (r1["epochs"], r2["epochs"]) == (300, 150)      # budget 0.5 of 600 and 299
     assert r1["weight_decay"] == 0.0016 and r2["weight_decay"] == 0.00016
     assert r1["binarizer"]["reg_tau"] == 0.037 and r2["binarizer"]["reg_tau"] == 0.0468
     assert r1["binarizer"]["omega0"] == r2["binarizer"]["omega0"] == 10.0

@@ -19,7 +19,7 @@ from bnnbench.report import (LEADERBOARD_COLUMNS, collect_cells, leaderboard, to
                              write_report)
 
 VARIANT = {"resnet20": "bireal-shortcut", "resnet18": "standard-shortcut", "vgg_small": "plain"}
-BIPER = {"name": "biper", "omega0": 20.0, "reg_tau": 0.037}
+BIPER = {"name": "biper", "omega0": 20.0}
 
 
 def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIPER, seed=0,
@@ -31,7 +31,7 @@ def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIP
     cell_dir = store / f"{dataset}-{arch}-{binarizer['name']}-{binarizer.get('omega0', '')}-s{seed}"
     per_stage = epochs // len(stage_names)
     runstore.write_json(cell_dir / runstore.CONFIG, {
-        "cell": cell.to_dict(), "cell_id": cell_dir.name,
+        "cell": cell.to_dict(), "cell_id": cell.cell_id(),
         "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1,
                                           "binarizer": {"reg_tau": 0.01 * (i + 1)}}}
                    for i, s in enumerate(stage_names)],
@@ -155,6 +155,27 @@ def test_means_stds_delta_exact(board):
                                                   (0.04, 0.045, 0.05)]))
     assert r["b_mean"] == pytest.approx(0.045)
     assert r["params"] == 270522
+
+
+def test_cells_trained_with_an_older_recipe_are_stale_not_averaged(tmp_path, monkeypatch):
+    store = make_store(tmp_path / "runs", imagenet=False)
+    # the official CIFAR-10 recipe of BiPer changes after these cells were trained
+    from bnnbench import registry
+    biper = registry.get("biper")
+    changed = {**biper.recipes["cifar10"]["binary"], "binarizer": {"reg_tau": 0.05}}
+    monkeypatch.setitem(biper.recipes, "cifar10", {**biper.recipes["cifar10"], "binary": changed})
+    result = write_report([store], tmp_path / "out", figures=False, counts=False)
+    cells, board = result["cells"], result["leaderboard"]
+    assert set(cells.loc[cells.binarizer == "biper", "status"]) == {"stale"}
+    assert set(cells.loc[cells.binarizer == "recu", "status"]) == {"finished", "failed"}
+    assert not (board.binarizer == "biper").any()          # in no row's numbers
+    recu = _row(board, binarizer="recu")
+    assert recu["n_seeds"] == 2 and recu["n_stale"] == 0
+    assert "Left out: 7 stale run folder(s)" in result["markdown"]
+    assert "cifar10-resnet20-biper-20.0-s0" in result["markdown"]
+    monkeypatch.undo()                                      # today's recipe again: current
+    board = leaderboard(collect_cells([store]), counts=False)
+    assert _row(board, binarizer="biper", setting="omega0=20")["n_seeds"] == 3
 
 
 def test_swept_parameter_splits_rows_and_others_do_not(board):

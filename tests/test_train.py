@@ -1,5 +1,6 @@
 """One cell end to end on the CPU: learning, records, stages, resume, bad input."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import torch
 from bnnbench import registry, runstore
 from bnnbench.cell import CellConfig
 from bnnbench.errors import BnnbenchError
+from bnnbench.recipe import lr_at, stage_recipes
 from bnnbench.train import TrainingDiverged, _CellRun, train_cell
 
 # Keys of a metrics row that depend on the clock, not on the computation.
@@ -46,7 +48,8 @@ def test_biper_records_qe_of_its_layers(tmp_path):
     result = train_cell(cfg, tmp_path, progress=False)
     assert 0.0 < result["qe"] < 0.103        # below the closed form's maximum
     checkpoint = runstore.load_checkpoint(tmp_path / runstore.CHECKPOINT)
-    assert checkpoint["cell"]["binarizer"]["omega0"] == 20.0   # ω0 travels with the weights
+    assert checkpoint["binarizer"] == {"name": "biper", "omega0": 20.0,  # ω0 travels with
+                                       "reg_tau": 0.037}                # the weights
     assert result["b"] > 0
 
 
@@ -152,3 +155,148 @@ def test_cli_train_reports_result_and_user_errors(tmp_path):
                          text=True)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "no parameter 'omega'" in bad.stderr
+
+
+# --- what trains is the official recipe, and what is recorded ----------------------------
+ARCH_OF = {"cifar10": "resnet20", "imagenet": "resnet18", "digits": "resnet20"}
+
+
+def _recipe_cases():
+    """(binarizer, dataset, arch, params the user set) for every built-in × each dataset[/arch]
+    its recipes name, plus digits (class defaults only) and one user-set value."""
+    cases = []
+    for name in registry.list_binarizers():
+        cls = registry.get(name)
+        if cls.origin != "built-in":
+            continue
+        for key in [*cls.recipes, "digits"]:
+            dataset, _, arch = key.partition("/")
+            cases.append((name, dataset, arch or ARCH_OF[dataset], {}))
+    cases.append(("biper", "cifar10", "resnet20", {"reg_tau": 0.1}))
+    return cases
+
+
+def _official_binarizer(cls, dataset, arch, stage, given):
+    """The class defaults, under the official recipe's values for the stage, under what the user
+    set: read straight from the class's `recipes` table (the most specific key)."""
+    table = cls.recipes.get(f"{dataset}/{arch}", cls.recipes.get(dataset, {}))
+    return {**cls.defaults(), **table.get(stage, {}).get("binarizer", {}), **given}
+
+
+@pytest.mark.parametrize("name, dataset, arch, given", _recipe_cases(),
+                         ids=lambda v: v if isinstance(v, str) else str(v or ""))
+def test_live_binarizer_values_are_the_official_recipe_and_config_json(
+        name, dataset, arch, given, request, tmp_path, monkeypatch):
+    from bnnbench import nn as bnn, train
+
+    data_dir = {"cifar10": lambda: request.getfixturevalue("cifar10_root"),
+                "imagenet": lambda: request.getfixturevalue("cifar10_jpeg_tree"),
+                "digits": lambda: None}[dataset]()
+    live = []   # per training step: every binary layer's (stage, parameters), read in the step
+    step = train.train_step
+
+    def spy(model, *args):
+        live.append({json.dumps([layer.binarizer.stage, layer.binarizer.config()])
+                     for layer in bnn.binary_layers(model)})
+        return step(model, *args)
+
+    monkeypatch.setattr(train, "train_step", spy)
+    # evaluation is not what this test checks: skip the 10,000 test images
+    monkeypatch.setattr(_CellRun, "_evaluate", lambda self, batch: dict(test_loss=0.0, top1=0.0,
+                                                                       top5=0.0))
+    cfg = CellConfig(dataset=dataset, arch=arch, binarizer={"name": name, **given}, epochs=1,
+                     subset=16, data_dir=data_dir and str(data_dir), device="cpu")
+    train_cell(cfg, tmp_path, progress=False)
+
+    cls = registry.get(name)
+    stages = runstore.read_json(tmp_path / runstore.CONFIG)["stages"]
+    assert [s["name"] for s in stages] == list(cls.stages) and len(live) == len(cls.stages)
+    for stage, seen, recorded in zip(cls.stages, live, stages):
+        official = _official_binarizer(cls, dataset, arch, stage, given)
+        assert len(seen) == 1                                 # every layer holds the same
+        live_stage, live_params = json.loads(seen.pop())
+        assert live_stage == stage
+        assert live_params == pytest.approx(official)          # live == official recipe
+        assert recorded["recipe"]["binarizer"] == live_params  # == config.json
+
+
+@pytest.mark.parametrize("name, dataset, arch, stage, key, value", [
+    ("irnet", "cifar10", "resnet20", "binary", "t_min", 1e-3),   # ResNet-20 code
+    ("irnet", "cifar10", "vgg_small", "binary", "t_min", 0.1),   # VGG-Small code
+    ("biper", "cifar10", "resnet20", "sine", "reg_tau", 0.037),
+    ("biper", "cifar10", "resnet20", "binary", "reg_tau", 0.0468),
+    ("biper", "imagenet", "resnet18", "sine", "reg_tau", 0.0),    # no regulariser on ImageNet
+    ("biper", "imagenet", "resnet18", "binary", "reg_tau", 0.0),
+])
+def test_recipes_hold_the_official_values_of_the_spec(name, dataset, arch, stage, key, value):
+    recipe = dict(stage_recipes(CellConfig(dataset=dataset, arch=arch, binarizer=name)))
+    assert recipe[stage]["binarizer"][key] == value
+
+
+def test_stage_two_can_start_from_the_best_epoch_of_stage_one(tmp_path, monkeypatch):
+    tops = iter([30.0, 50.0, 40.0, 10.0])     # stage 1's epoch 1 is the best
+    weights = []
+    epoch = _CellRun._epoch
+
+    def spy(self, stage_index, ep, optimizer):
+        row = epoch(self, stage_index, ep, optimizer)
+        weights.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        return row
+
+    monkeypatch.setattr(_CellRun, "_epoch", spy)
+    monkeypatch.setattr(_CellRun, "_evaluate", lambda self, batch: dict(
+        test_loss=0.0, top1=next(tops), top5=0.0))
+    starts = []
+    enter = _CellRun._enter_stage
+
+    def spy_enter(self, index):
+        enter(self, index)
+        starts.append({k: v.clone() for k, v in self.model.state_dict().items()})
+
+    monkeypatch.setattr(_CellRun, "_enter_stage", spy_enter)
+    cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="biper", subset=64,
+                     device="cpu", stage_recipes={"sine": {"epochs": 3},
+                                                  "binary": {"epochs": 1, "init_from": "best"}})
+    train_cell(cfg, tmp_path, progress=False)
+    best, final = weights[1], weights[2]
+    assert all(torch.equal(starts[1][k], best[k]) for k in best)
+    assert not all(torch.equal(best[k], final[k]) for k in best)
+
+
+def test_a_stage_can_start_late_in_its_schedule():
+    # BiPer's official CIFAR-10 stage 2: epochs 1..299 of a 300-epoch schedule, warm-up 5
+    (_, sine), (_, binary) = stage_recipes(CellConfig(dataset="cifar10", arch="resnet20",
+                                                      binarizer="biper"))
+    assert (sine["epochs"], sine["start_epoch"]) == (600, 0)
+    assert (binary["epochs"], binary["start_epoch"]) == (299, 1)
+    assert lr_at(binary, 0) == pytest.approx(0.0037 * 2 / 5)        # 0.4·lr, not 0.2·lr
+    last = 0.0037 * (1 + math.cos(math.pi * (299 - 4) / (300 - 4))) / 2
+    assert lr_at(binary, 298) == pytest.approx(last)
+
+
+def test_refuses_a_folder_trained_with_another_recipe(tmp_path, monkeypatch):
+    cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="irnet", epochs=1,
+                     subset=100, device="cpu")
+    train_cell(cfg, tmp_path, progress=False)
+    irnet = registry.get("irnet")
+    monkeypatch.setitem(irnet.recipes, "digits", {"binary": {"binarizer": {"t_min": 0.01}}})
+    with pytest.raises(BnnbenchError, match="trained with another resolved recipe"):
+        train_cell(cfg, tmp_path, progress=False)
+
+
+def test_cli_stage_recipe_sets_one_stage(tmp_path):
+    out = tmp_path / "cell"
+    done = subprocess.run(_run_cli(out, "--stage-recipe", "binary:epochs=1",
+                                   "--stage-recipe", "sine:lr=0.002"),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    stages = json.loads((out / runstore.CONFIG).read_text())["stages"]
+    assert [s["recipe"]["epochs"] for s in stages] == [2, 1]      # --epochs 2, binary's own 1
+    assert [s["recipe"]["lr"] for s in stages] == [0.002, 0.005]
+    assert len(runstore.read_metrics(out / runstore.METRICS)) == 3
+    for bad, message in (("binary=1", "STAGE:KEY=VALUE"), ("fast:epochs=1", "stages"),
+                         ("binary:epochs=0", "'epochs' must be >= 1")):
+        run = subprocess.run(_run_cli(tmp_path / "x", "--stage-recipe", bad),
+                             capture_output=True, text=True)
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        assert message in run.stderr and run.stderr.count("\n") == 1

@@ -4,9 +4,12 @@ Family "cifar" (32×32 images; also 8×8 ones such as the built-in digits): resn
 (Bi-Real style), resnet20_std, vgg_small. Family "imagenet": resnet18, resnet34 (Bi-Real
 style). First conv and last layer are full precision, every block conv is a BinaryConv2d with
 its own binarizer instance; the block nonlinearity is the binarizer class's `nonlinearity`
-(stems keep the spec's fixed Hardtanh / none whatever the binarizer). Conv and linear weights
-start Kaiming-normal (fan-in, as the IR-Net/ReCU code), then each binarizer may re-initialise its
-own layer (ReActNet's U[0, 0.001)). Parameter counts: see tests/test_models.py.
+(stems keep the spec's fixed Hardtanh / none whatever the binarizer). Conv weights start
+Kaiming-normal (fan-in, as the IR-Net/ReCU code); the classifier too, except on the ResNet-20s,
+whose ReCU/BiPer code leaves it at PyTorch's default; then each binarizer may re-initialise its
+own layer (ReActNet's U[0, 0.001)). Known differences from official inits not made here: ReCU's
+CIFAR ResNet-18 code initialises nothing (PyTorch defaults), IR-Net's VGG-Small draws convs
+N(0, 2/(k²·C_out)) and the classifier N(0, 0.01²). Parameter counts: see tests/test_models.py.
 """
 from __future__ import annotations
 

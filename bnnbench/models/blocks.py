@@ -156,11 +156,13 @@ def make_stage(block: type[nn.Module], in_channels: int, out_channels: int, bloc
 class ResNet(nn.Module):
     """The body every ResNet here shares: a full-precision `stem`, stages of binary blocks (the
     first stage keeps the resolution, each later one halves it), global average pooling,
-    BatchNorm1d and a full-precision fc. Weights start Kaiming-normal, then each binarizer may
-    re-initialise its own layers."""
+    BatchNorm1d and a full-precision fc. Conv weights start Kaiming-normal, and so does the fc
+    unless `kaiming_fc` is False (it then keeps PyTorch's default, as the ReCU/BiPer CIFAR
+    ResNet-20 code); then each binarizer may re-initialise its own layers."""
 
     def __init__(self, stem: nn.Module, block: type[nn.Module], depths: Sequence[int],
-                 widths: Sequence[int], binarizer: Any, *, shortcut: str, num_classes: int):
+                 widths: Sequence[int], binarizer: Any, *, shortcut: str, num_classes: int,
+                 kaiming_fc: bool = True):
         super().__init__()
         act = nonlinearity_of(binarizer)
         self.stem = stem
@@ -173,7 +175,7 @@ class ResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.bn = nn.BatchNorm1d(width)
         self.fc = nn.Linear(width, num_classes)
-        initialise(self, nn.init.kaiming_normal_)
+        initialise(self, nn.init.kaiming_normal_, linear=kaiming_fc)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.stages(self.stem(x))
