@@ -1,8 +1,9 @@
 """The run store: the only interface between training and reporting.
 
 One folder per cell, `<store>/<cell-id>/`, holding
-  config.json     the fully resolved cell config (see `train.CellConfig`), code and library
-                  versions, device
+  config.json     the cell config as the user set it ("cell", see `cell.CellConfig`), its id,
+                  each stage's resolved recipe with the binarizer values read from the layers
+                  that trained ("stages"), code and library versions, device
   metrics.jsonl   one JSON object per finished epoch (keys: stage, epoch, global_epoch, lr,
                   train_loss, train_top1, test_loss, top1, top5, seconds, images_per_s, qe, b)
   result.json     written once at the end: status "finished" or "failed" (+ error), final and

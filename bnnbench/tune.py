@@ -77,9 +77,11 @@ def cell_status(store: Path, cell: CellConfig) -> str:
 
 
 def cell_table(grid: Grid, store: Path):
-    """One row per cell of the grid with its status and result in the store (a DataFrame)."""
+    """One row per cell of the grid with its status and result in the store (a DataFrame);
+    `replaces` names the stale folders of the same cell that it supersedes."""
     import pandas as pd
 
+    stale = stale_folders(store)
     rows = []
     for cell in grid.cells:
         cid = cell.cell_id()
@@ -95,7 +97,7 @@ def cell_table(grid: Grid, store: Path):
             "best_top1": result.get("best_top1"), "epochs": epochs_done,
             "planned": sum(r["epochs"] for _, r in recipes.stage_recipes(cell)),
             "minutes": None if result.get("seconds") is None else result["seconds"] / 60,
-            "error": (result.get("error") or "")[:80]})
+            "error": (result.get("error") or "")[:80], "replaces": _superseded(cell, stale)})
     df = pd.DataFrame(rows)
     if not df.empty:
         df["epochs"] = df["epochs"].astype("Int64")
@@ -103,23 +105,39 @@ def cell_table(grid: Grid, store: Path):
     return df
 
 
-def stale_folders(store: Path) -> list[str]:
-    """The run store's cell folders trained with a resolved recipe that differs from today's
-    (cell.is_stale): never reused, left out of reports; their cells train under new ids."""
-    out = []
+def stale_folders(store: Path) -> dict[str, dict]:
+    """{folder name: recorded cell} of the run store's cell folders trained with a resolved
+    recipe that differs from today's (cell.is_stale): never reused, left out of reports; their
+    cells train under new ids."""
+    out = {}
     for folder in runstore.cell_dirs(store) if Path(store).is_dir() else ():
         try:
             config = runstore.read_json(folder / runstore.CONFIG)
         except (OSError, ValueError):
             continue
         if is_stale(config):
-            out.append(folder.name)
+            out[folder.name] = config.get("cell", {})
     return out
+
+
+def _superseded(cell: CellConfig, stale: dict[str, dict]) -> str:
+    """The stale folders of this cell: same dataset, arch, binarizer and seed, and recorded with
+    the binarizer parameters this cell sets."""
+    spec = cell.resolved().binarizer
+    names = []
+    for name, old in stale.items():
+        old_spec = old.get("binarizer")
+        old_spec = old_spec if isinstance(old_spec, dict) else {"name": old_spec}
+        if ((old.get("dataset"), old.get("arch"), old.get("seed")) == (cell.dataset, cell.arch,
+                                                                       cell.seed)
+                and all(old_spec.get(k) == v for k, v in spec.items())):
+            names.append(name)
+    return ", ".join(names)
 
 
 def stale_line(store: Path) -> str | None:
     """One line naming the stale folders of `store`, or None."""
-    stale = stale_folders(store)
+    stale = list(stale_folders(store))
     if not stale:
         return None
     shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
@@ -132,8 +150,9 @@ def format_table(df) -> str:
     if df.empty:
         return "(no cells)"
     shown = df.copy()
-    if not shown["error"].astype(bool).any():
-        shown = shown.drop(columns="error")
+    for col in ("error", "replaces"):   # only when some cell has one
+        if col in shown and not shown[col].astype(bool).any():
+            shown = shown.drop(columns=col)
     for col in shown.columns:
         if shown[col].dtype.kind == "f":
             shown[col] = shown[col].map(lambda v: "-" if v != v else f"{v:.2f}")

@@ -178,3 +178,23 @@ def test_killed_driver_resumes_every_cell_once(ray_session, tmp_path, capsys):
         assert [r["global_epoch"] for r in rows] == [0, 1]   # each epoch recorded once
     for name, files in done.items():
         assert snapshot(store / name) == files                 # finished cells untouched
+
+
+def test_a_cell_whose_recipe_changed_is_new_and_names_the_stale_folder(tmp_path, monkeypatch):
+    from bnnbench import registry
+    from bnnbench.train import train_cell
+
+    grid = grids.load_grid(write_grid(tmp_path, '["irnet", "xnor"]'))
+    store = tmp_path / "store"
+    for cell in grid.cells:
+        train_cell(cell, store / cell.cell_id(), progress=False)
+    old = [c.cell_id() for c in grid.cells]
+    # IR-Net's official recipe for this dataset changes after the cells were trained
+    monkeypatch.setitem(registry.get("irnet").recipes, "digits",
+                        {"binary": {"binarizer": {"t_min": 0.01}}})
+    table = tuning.cell_table(grid, store)
+    irnet, xnor = table.iloc[0], table.iloc[1]
+    assert irnet["cell"] != old[0] and irnet["status"] == "new" and irnet["replaces"] == old[0]
+    assert xnor["cell"] == old[1] and xnor["status"] == "finished" and xnor["replaces"] == ""
+    assert old[0] in tuning.stale_line(store) and old[1] not in tuning.stale_line(store)
+    assert "replaces" in tuning.format_table(table)
