@@ -78,11 +78,14 @@ def _recipe(arch: str, binarizer: Any, batch_size: int | None) -> tuple[str, dic
     return stage, recipe
 
 
-def _model(arch: str, binarizer: Any, device: torch.device, stage: str) -> torch.nn.Module:
+def _model(arch: str, binarizer: Any, device: torch.device, stage: str,
+           recipe: dict) -> torch.nn.Module:
+    """The model in `stage` with that stage's binarizer values, as train_cell trains it."""
     from . import nn as bnn
 
     torch.manual_seed(0)
     model = build_model(arch, binarizer, family="cifar").to(device)
+    bnn.set_binarizer_params(model, recipe["binarizer"])
     bnn.set_stage(model, stage)
     bnn.set_progress(model, 0.5)
     return model.train()
@@ -173,7 +176,8 @@ def measure_engine(arch: str, binarizer: Any, *, device: torch.device, batch_siz
     stage, recipe = _recipe(arch, binarizer, batch_size)
     data = load_dataset("cifar10", data_dir=data_dir, device=device,
                         normalize=recipe["normalize"])
-    model = _model(arch, binarizer, device, stage).to(memory_format=torch.channels_last)
+    model = _model(arch, binarizer, device, stage, recipe).to(
+        memory_format=torch.channels_last)
     forward = torch.compile(model) if compile else model
     optimizer = recipes.make_optimizer(model, recipe)
     batches = _cycle(lambda e: data.train_batches(recipe["batch_size"],
@@ -227,7 +231,7 @@ def measure_official(arch: str, binarizer: Any, *, device: torch.device,
     loader = torch.utils.data.DataLoader(dataset, batch_size=recipe["batch_size"], shuffle=True,
                                          num_workers=workers, pin_memory=device.type == "cuda",
                                          persistent_workers=workers > 0)
-    model = _model(arch, binarizer, device, stage)
+    model = _model(arch, binarizer, device, stage, recipe)
     optimizer = recipes.make_optimizer(model, recipe)
     meters = {"loss": 0.0, "top1": 0.0}
 

@@ -337,6 +337,13 @@ def set_progress(model: nn.Module, p: float) -> None:
         layer.binarizer.progress.fill_(p)
 
 
+def set_binarizer_params(model: nn.Module, params: dict[str, Any]) -> None:
+    """Give every binarizer of `model` these parameter values (a stage's recipe values)."""
+    for layer in binary_layers(model):
+        for key, value in params.items():
+            setattr(layer.binarizer, key, value)
+
+
 def set_stage(model: nn.Module, stage: str) -> None:
     for layer in binary_layers(model):
         if stage not in layer.binarizer.stages:

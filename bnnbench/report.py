@@ -35,6 +35,9 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
                    missing (expected by the caller's grid, no folder at all)
   seeds            the finished seeds, e.g. "0,1,2"
   hardware         the devices the finished runs used (config.json env.device)
+  start_on_test    True when a finished run's later stage started from the previous stage's
+                   epoch of best *test* top-1 (recipe init_from = "best", the official BiPer/ReCU
+                   choice): a selection on the test set, marked † in leaderboard.md
   n_stale          run folders of this dataset × arch × binarizer trained with a resolved
                    recipe that differs from today's (their id is not the one today's code gives
                    their config: cell.is_stale). They are in no row's numbers; the grid trains
@@ -66,12 +69,13 @@ LEADERBOARD_COLUMNS = [
     "epochs", "published_top1", "published_top5", "published_source", "delta_top1",
     "params", "ops", "bops", "flops", "size_bits", "qe_mean", "b_mean",
     "gpu_hours", "cpu_hours", "n_failed", "n_partial", "n_new", "n_missing", "seeds", "hardware",
-    "n_stale",
+    "n_stale", "start_on_test",
 ]
 CELL_COLUMNS = [
     "dataset", "arch", "variant", "family", "binarizer", "setting", "seed", "status", "top1",
     "top5", "best_top1", "best_top5", "epochs", "planned_epochs", "seconds", "device", "hardware",
     "qe", "b", "omega0", "params", "cell_id", "path", "error", "binarizer_params",
+    "start_on_test",
 ]
 # Cell fields that are user overrides of a run (may be swept); seed is the replicate axis and
 # data_dir/device/compile/plugins do not change the result.
@@ -131,6 +135,7 @@ def _read_cell(cell_dir: Path) -> dict:
         "hardware": (config.get("env") or {}).get("device"),
         "qe": result.get("qe") if finished else None, "b": result.get("b") if finished else None,
         "omega0": eff.get("omega0"),
+        "start_on_test": any(s.get("recipe", {}).get("init_from") == "best" for s in stages[1:]),
         "params": result.get("params") or model.get("params"),
         "error": result.get("error"),
     })
@@ -302,6 +307,7 @@ def _aggregate(group: pd.DataFrame, counts: bool) -> dict:
         "cpu_hours": _mean(fin.loc[cpu, "seconds"]) / 3600,
         "seeds": ",".join(str(int(s)) for s in sorted(fin["seed"].dropna())),
         "hardware": " | ".join(sorted(set(fin["hardware"].dropna()))),
+        "start_on_test": bool(fin["start_on_test"].fillna(False).astype(bool).any()),
     }
     for status in _STATUSES:
         row[f"n_{status}"] = int((group["status"] == status).sum())
@@ -338,7 +344,8 @@ def _num(x: float) -> str:
 
 
 def _row_label(r: pd.Series) -> str:
-    return f"{r['binarizer']} ({r['setting']})" if r["setting"] else r["binarizer"]
+    label = f"{r['binarizer']} ({r['setting']})" if r["setting"] else r["binarizer"]
+    return label + (" †" if r["start_on_test"] else "")
 
 
 def _col_label(r: pd.Series, multi_variant: set) -> str:
@@ -385,7 +392,10 @@ def to_markdown(board: pd.DataFrame) -> str:
         lines += ["", f"Final-epoch top-1 (%), mean ± sample std (ddof=1) over seeds; {seeds}; "
                   "in parentheses the published top-1 (sources in leaderboard.csv and "
                   "results/reference/); **bold**: best mean of the column; –: no result."
-                  + (f" Backbones: {variant_note}." if variant_note else ""), ""]
+                  + (f" Backbones: {variant_note}." if variant_note else "")
+                  + (" †: a later stage started from the previous stage's epoch of best test "
+                     "top-1 (init_from = best, as the official BiPer/ReCU code), a choice made "
+                     "on the test set." if sub["start_on_test"].any() else ""), ""]
     return "\n".join(lines)
 
 

@@ -101,12 +101,6 @@ def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator
     return torch.Generator().manual_seed(seed * 1_000_003 + stage_index * 10_007 + epoch)
 
 
-def _set_binarizer_params(model: torch.nn.Module, params: dict[str, Any]) -> None:
-    for layer in bnn.binary_layers(model):
-        for key, value in params.items():
-            setattr(layer.binarizer, key, value)
-
-
 def _live_binarizer_config(model: torch.nn.Module, stage: str) -> dict[str, Any]:
     """The binarizer parameters every binary layer holds now; they must all agree and be in
     `stage` (a plugin that changes them per layer would train something else than recorded)."""
@@ -251,7 +245,7 @@ class _CellRun:
             optimizer = recipes.make_optimizer(self.model, recipe)
             if first > 0:   # resuming inside this stage
                 optimizer.load_state_dict(self.optimizer_state)
-            _set_binarizer_params(self.model, recipe["binarizer"])
+            bnn.set_binarizer_params(self.model, recipe["binarizer"])
             bnn.set_stage(self.model, stage)
             self._record_stage(index)
             for epoch in range(first, recipe["epochs"]):

@@ -24,7 +24,7 @@ BIPER = {"name": "biper", "omega0": 20.0}
 
 def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIPER, seed=0,
                top1=None, status="finished", epochs=4, b=0.05, device="cuda",
-               seconds=3600.0, metrics=True, stage_names=("binary",)) -> Path:
+               seconds=3600.0, metrics=True, stage_names=("binary",), init_from="final") -> Path:
     """One run folder as train.py writes it (interfaces.md), with the given final top-1."""
     binarizer = dict(binarizer)
     cell = CellConfig(dataset=dataset, arch=arch, binarizer=binarizer, seed=seed)
@@ -32,7 +32,7 @@ def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIP
     per_stage = epochs // len(stage_names)
     runstore.write_json(cell_dir / runstore.CONFIG, {
         "cell": cell.to_dict(), "cell_id": cell.cell_id(),
-        "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1,
+        "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1, "init_from": init_from,
                                           "binarizer": {"reg_tau": 0.01 * (i + 1)}}}
                    for i, s in enumerate(stage_names)],
         "model": {"params": 270522, "variant": ("bireal-shortcut" if dataset == "imagenet"
@@ -176,6 +176,19 @@ def test_cells_trained_with_an_older_recipe_are_stale_not_averaged(tmp_path, mon
     monkeypatch.undo()                                      # today's recipe again: current
     board = leaderboard(collect_cells([store]), counts=False)
     assert _row(board, binarizer="biper", setting="omega0=20")["n_seeds"] == 3
+
+
+def test_a_stage_started_from_the_best_test_epoch_is_marked(tmp_path):
+    store = tmp_path / "runs"
+    two = ("sine", "binary")
+    write_cell(store, top1=86.0, stage_names=two, init_from="best")
+    write_cell(store, binarizer={"name": "recu"}, top1=87.0)
+    result = write_report([store], tmp_path / "out", figures=False, counts=False)
+    board = result["leaderboard"]
+    assert list(board["start_on_test"]) == [True, False]     # biper, recu
+    assert "| biper † |" in result["markdown"] and "| recu |" in result["markdown"]
+    assert "†: a later stage started from the previous stage's epoch of best test" in \
+        result["markdown"]
 
 
 def test_swept_parameter_splits_rows_and_others_do_not(board):
