@@ -149,7 +149,7 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
 def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, max_concurrent,
             retry_failed, dry_run, epochs, budget, subset, plugins):
     """Run a grid of cells with Ray Tune; rerunning the same command skips finished cells and
-    resumes interrupted ones. Exits 1 if a cell of the grid failed."""
+    resumes interrupted ones. Exits 1 if a cell of the grid failed or cannot be read."""
     import time
 
     from . import grid as grids, tune as tuning
@@ -169,8 +169,9 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
         counts = table["status"].value_counts()
         click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
         stale = tuning.stale_line(store)
-        if stale:
-            click.echo(stale)
+        for line in ([stale] if stale else []) + tuning.damage_lines(
+                store, table.loc[table["status"] == "damaged", "cell"]):
+            click.echo(line)
         return
     table = tuning.run_grid(grid, store, address=address, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
@@ -180,7 +181,7 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
     counts = table["status"].value_counts()
     click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())} in "
                f"{time.time() - t0:.0f} s; run store: {store}")
-    if counts.get("failed", 0):
+    if counts.get("failed", 0) or counts.get("damaged", 0):
         sys.exit(1)
 
 

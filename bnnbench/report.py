@@ -81,6 +81,7 @@ CELL_COLUMNS = [
 # data_dir/device/compile/plugins do not change the result.
 _KNOBS = ("recipe", "stage_recipes", "epochs", "budget", "subset")
 _STATUSES = ("failed", "partial", "new", "missing")
+LEFT_OUT = ("stale", "damaged")   # folders in no row: named under the table instead
 _INT_COLUMNS = ("epochs", "params", "bops", "flops", "size_bits")
 # What a model needs to be built for counting, per dataset (in_channels, classes, image side).
 # --- reading the run stores ----------------------------------------------------------------
@@ -142,6 +143,17 @@ def _read_cell(cell_dir: Path) -> dict:
     return row
 
 
+def _damaged_row(cell_dir: Path, problem: str) -> dict:
+    """A folder whose records cannot be read: named, in no number, listed under the table."""
+    try:
+        cell = runstore.read_json(cell_dir / runstore.CONFIG).get("cell", {})
+    except (BnnbenchError, OSError, AttributeError):
+        cell = {}
+    row = _cell_row(cell, path=str(cell_dir), cell_id=cell_dir.name, status="damaged")
+    row["error"] = problem
+    return row
+
+
 def _expected_row(cfg: Any) -> dict:
     from .cell import CellConfig
     cfg = cfg if isinstance(cfg, CellConfig) else CellConfig.from_dict(dict(cfg))
@@ -167,9 +179,10 @@ def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) ->
                 continue
             seen_paths.add(key)
             try:
-                rows.append(_read_cell(cell_dir))
-            except (OSError, ValueError) as exc:  # a foreign or damaged folder: say, go on
-                warnings.warn(f"skipping {cell_dir}: {exc}", stacklevel=2)
+                problem = runstore.damage(cell_dir)
+                rows.append(_damaged_row(cell_dir, problem) if problem else _read_cell(cell_dir))
+            except OSError as exc:
+                rows.append(_damaged_row(cell_dir, f"{cell_dir} cannot be read ({exc})"))
     ids = {r["cell_id"] for r in rows}
     for cfg in expected:
         row = _expected_row(cfg)
@@ -223,7 +236,7 @@ def _settings(df: pd.DataFrame) -> pd.Series:
     """Per cell, "key=value; ..." of the binarizer parameters and overrides that take more
     than one value among the cells of the same binarizer (the swept ones)."""
     out = pd.Series("", index=df.index, dtype=object)
-    for _, idx in df[df["status"] != "stale"].groupby("binarizer").groups.items():
+    for _, idx in df[~df["status"].isin(LEFT_OUT)].groupby("binarizer").groups.items():
         vals = [{**df.at[i, "binarizer_params"], **df.at[i, "_knobs"]} for i in idx]
         keys = sorted({k for v in vals for k in v})
         swept = [k for k in keys
@@ -322,7 +335,8 @@ def leaderboard(cells: pd.DataFrame, *, counts: bool = True) -> pd.DataFrame:
     keys = ["dataset", "arch", "variant", "binarizer", "setting"]
     stale = cells[cells["status"] == "stale"].groupby(["dataset", "arch", "binarizer"]).size()
     rows = []
-    for key, group in cells[cells["status"] != "stale"].groupby(keys, sort=False, dropna=False):
+    for key, group in cells[~cells["status"].isin(LEFT_OUT)].groupby(keys, sort=False,
+                                                                     dropna=False):
         row = {**dict(zip(keys, key)), **_aggregate(group, counts)}
         row["n_stale"] = int(stale.get((row["dataset"], row["arch"], row["binarizer"]), 0))
         rows.append(row)
@@ -413,7 +427,7 @@ def write_report(stores: Iterable[str | Path], out: str | Path, *, expected: Ite
     board = leaderboard(cells, counts=counts)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(board) + stale_note(cells)
+    markdown = to_markdown(board) + left_out_note(cells)
     board.to_csv(out / "leaderboard.csv", index=False)
     (out / "leaderboard.md").write_text(markdown)
     files = [out / "leaderboard.csv", out / "leaderboard.md"]
@@ -424,15 +438,23 @@ def write_report(stores: Iterable[str | Path], out: str | Path, *, expected: Ite
     return {"cells": cells, "leaderboard": board, "markdown": markdown, "files": files}
 
 
-def stale_note(cells: pd.DataFrame) -> str:
-    """A paragraph naming the stale run folders that no number above includes ("" if none)."""
+def left_out_note(cells: pd.DataFrame) -> str:
+    """Paragraphs naming the run folders that no number above includes: stale ones and damaged
+    ones, each damaged record with what is wrong ("" if none)."""
+    out = ""
     stale = cells.loc[cells["status"] == "stale", "path"].tolist()
-    if not stale:
-        return ""
-    shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-    return (f"\nLeft out: {len(stale)} stale run folder(s), trained with a resolved recipe that "
-            f"differs from today's (n_stale in leaderboard.csv): {shown}. Rerun their grid to "
-            "train them under their new ids.\n")
+    if stale:
+        shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+        out += (f"\nLeft out: {len(stale)} stale run folder(s), trained with a resolved recipe "
+                f"that differs from today's (n_stale in leaderboard.csv): {shown}. Rerun their "
+                "grid to train them under their new ids.\n")
+    damaged = cells.loc[cells["status"] == "damaged", "error"].tolist()
+    if damaged:
+        out += (f"\nLeft out: {len(damaged)} run folder(s) with a damaged record (`bnnbench run` "
+                "of their grid rewrites a damaged result.json or metrics.jsonl from the "
+                "checkpoint; restore or delete a folder whose config.json is damaged):\n"
+                + "".join(f"- {problem}\n" for problem in damaged))
+    return out
 
 
 def collect_metrics(cells: pd.DataFrame) -> pd.DataFrame:
@@ -442,7 +464,7 @@ def collect_metrics(cells: pd.DataFrame) -> pd.DataFrame:
     ident = ["dataset", "arch", "variant", "binarizer", "setting", "seed", "status", "cell_id",
              "omega0"]
     for _, cell in cells.iterrows():
-        if not cell["path"] or cell["status"] == "stale":
+        if not cell["path"] or cell["status"] in LEFT_OUT:
             continue
         rows = runstore.read_metrics(Path(cell["path"]) / runstore.METRICS)
         if rows:

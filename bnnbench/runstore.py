@@ -9,6 +9,8 @@ One folder per cell, `<store>/<cell-id>/`, holding
   result.json     written once at the end: status "finished" or "failed" (+ error), final and
                   best top1/top5, params, epochs, seconds
   checkpoint.pt   the latest checkpoint (resume) and, at the end, the final weights
+  checkpoint.prev.pt   the checkpoint before it, kept while a cell trains: a damaged latest
+                  one costs one epoch, not the cell (removed when the cell finishes)
   error.log       a failed cell's traceback (config.json is then minimal if the cell failed
                   before training started: just "cell" and "cell_id")
 Every write is atomic (temp file + rename), so a crash never leaves half a record.
@@ -24,16 +26,35 @@ from typing import Any, Iterator
 
 import torch
 
+from .errors import BnnbenchError
+
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.json", "metrics.jsonl", "result.json", "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"   # the checkpoint before the latest, while a cell trains
 ERROR_LOG = "error.log"           # a failed cell's traceback, beside its result.json
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# files get the mode the user's umask gives (mkstemp's own is 0600), so collaborators on
+# shared storage can read the run store
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, on disk (fsync) before it replaces
+    `path`: a crash or a full disk leaves the previous file, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -56,12 +77,20 @@ def record_failure(cell_dir: Path, cell: dict, cell_id: str, exc: BaseException)
     if not (cell_dir / CONFIG).exists():
         write_json(cell_dir / CONFIG, {"cell": cell, "cell_id": cell_id})
     write_text(cell_dir / ERROR_LOG, traceback.format_exc())
+    try:
+        epochs = len(read_metrics(cell_dir / METRICS))
+    except BnnbenchError:
+        epochs = None
     write_json(cell_dir / RESULT, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                   "epochs": len(read_metrics(cell_dir / METRICS))})
+                                   "epochs": epochs})
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """The JSON at `path`; a BnnbenchError naming the file if it is not valid JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError
+        raise BnnbenchError(f"{path} is damaged (not valid JSON: {exc})") from None
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:
@@ -74,15 +103,62 @@ def read_metrics(path: Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as exc:
+                raise BnnbenchError(f"{path}:{number} is damaged (not a JSON line: "
+                                    f"{exc})") from None
+    return rows
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    _atomic_write(Path(path), lambda fh: torch.save(state, fh))
+    """Write `state` atomically; the checkpoint it replaces becomes checkpoint.prev.pt."""
+    path = Path(path)
+
+    def write(fh):
+        torch.save(state, fh)
+        if path.exists():   # a crash from here on leaves checkpoint.prev.pt to resume from
+            os.replace(path, path.with_name(PREVIOUS))
+    _atomic_write(path, write)
 
 
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint at `path`; a BnnbenchError naming the file if it cannot be read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - truncated, garbage, unreadable: all "damaged"
+        raise BnnbenchError(f"{path} is damaged or unreadable ({type(exc).__name__}: "
+                            f"{str(exc)[:120]})") from None
+
+
+def load_latest_checkpoint(cell_dir: Path) -> tuple[dict | None, str | None]:
+    """(state, note) from checkpoint.pt, or from checkpoint.prev.pt (one epoch earlier) when the
+    latest is missing or damaged, with a note that says so; (None, None) when the cell has
+    none. A BnnbenchError naming both files when neither can be read."""
+    latest, previous = Path(cell_dir) / CHECKPOINT, Path(cell_dir) / PREVIOUS
+    if not latest.exists() and not previous.exists():
+        return None, None
+    try:
+        return load_checkpoint(latest), None
+    except BnnbenchError as exc:
+        problem = str(exc) if latest.exists() else f"{latest} is missing"
+    if not previous.exists():
+        raise BnnbenchError(f"{problem}; no earlier checkpoint to fall back on: delete it to "
+                            "train this cell from its start")
+    try:
+        state = load_checkpoint(previous)
+    except BnnbenchError as exc:
+        raise BnnbenchError(f"{problem}, and so is {exc}: delete both to train this cell "
+                            "from its start") from None
+    return state, f"{problem}; resuming from {previous.name}, one epoch earlier"
+
+
+def drop_previous_checkpoint(cell_dir: Path) -> None:
+    """Remove checkpoint.prev.pt once the cell has finished (its final weights are kept)."""
+    Path(cell_dir, PREVIOUS).unlink(missing_ok=True)
 
 
 def cell_dirs(store: Path) -> Iterator[Path]:
@@ -96,9 +172,32 @@ def read_result(cell_dir: Path) -> dict:
     return read_json(path) if path.exists() else {}
 
 
-def status(cell_dir: Path) -> str:
-    """'finished', 'failed', 'partial' (has metrics or a checkpoint) or 'new'."""
+def damage(cell_dir: Path) -> str | None:
+    """What is wrong with a cell folder's records: the first damaged one, named, and why; None
+    when config.json, result.json and metrics.jsonl all read back."""
     cell_dir = Path(cell_dir)
+    for name in (CONFIG, RESULT):
+        path = cell_dir / name
+        if path.exists():
+            try:
+                record = read_json(path)
+            except BnnbenchError as exc:
+                return str(exc)
+            if not isinstance(record, dict):
+                return f"{path} is damaged (a JSON {type(record).__name__}, not an object)"
+    try:
+        read_metrics(cell_dir / METRICS)
+    except BnnbenchError as exc:
+        return str(exc)
+    return None
+
+
+def status(cell_dir: Path) -> str:
+    """'finished', 'failed', 'partial' (has metrics or a checkpoint), 'new', or 'damaged'
+    (a record cannot be read: see `damage`)."""
+    cell_dir = Path(cell_dir)
+    if damage(cell_dir):
+        return "damaged"
     result = read_result(cell_dir)
     if result:
         return result.get("status", "failed")

@@ -14,6 +14,7 @@ import json
 import math
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
 
     A finished cell is not trained again. A failing cell writes result.json with status
     "failed" and its error, then re-raises; an interrupted one (Ctrl-C, kill) keeps its last
-    checkpoint so that the next call continues it.
+    checkpoint so that the next call continues it. A cell whose result.json or metrics.jsonl
+    is damaged gets them rewritten from its checkpoint (no epoch is trained twice).
     """
     out_dir = Path(out_dir)
     cfg = cfg.resolved()
@@ -198,10 +200,19 @@ class _CellRun:
         })
 
     def _load_checkpoint(self) -> None:
-        path = self.out_dir / runstore.CHECKPOINT
-        if not path.exists():
+        """Resume from the folder's checkpoint (the previous one if the latest is damaged),
+        only if this cell wrote it."""
+        ckpt, note = runstore.load_latest_checkpoint(self.out_dir)
+        if ckpt is None:
             return
-        ckpt = runstore.load_checkpoint(path)
+        if note:
+            print(f"bnnbench: {note}", file=sys.stderr)
+        if (ckpt.get("cell_id") != self.cell_id
+                or _comparable(ckpt.get("cell", {})) != _comparable(self.cfg.to_dict())):
+            raise BnnbenchError(f"{self.out_dir / runstore.CHECKPOINT} belongs to cell "
+                                f"{ckpt.get('cell_id')}, not to this folder's {self.cell_id} "
+                                "(copied or moved here?); delete it to train this cell from "
+                                "its start")
         self.model.load_state_dict(ckpt["model"], strict=True)
         self.metrics = ckpt["metrics"]
         self.position = tuple(ckpt["position"])
@@ -343,5 +354,7 @@ class _CellRun:
             "seconds": sum(r["seconds"] for r in self.metrics),
             "images_per_s": sum(r["images_per_s"] for r in self.metrics) / len(self.metrics),
             "qe": last["qe"], "b": last["b"], "device": str(self.device)}
+        runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)  # (a repair)
         runstore.write_json(self.out_dir / runstore.RESULT, result)
+        runstore.drop_previous_checkpoint(self.out_dir)
         return result

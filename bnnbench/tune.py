@@ -87,7 +87,8 @@ def cell_table(grid: Grid, store: Path):
         cid = cell.cell_id()
         folder = Path(store) / cid
         status = runstore.status(folder)
-        result = runstore.read_result(folder)
+        damage = runstore.damage(folder) if status == "damaged" else None
+        result = {"error": damage} if damage else runstore.read_result(folder)
         epochs_done = result.get("epochs")
         if status == "partial":
             epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
@@ -97,7 +98,7 @@ def cell_table(grid: Grid, store: Path):
             "best_top1": result.get("best_top1"), "epochs": epochs_done,
             "planned": sum(r["epochs"] for _, r in recipes.stage_recipes(cell)),
             "minutes": None if result.get("seconds") is None else result["seconds"] / 60,
-            "error": (result.get("error") or "")[:80], "replaces": _superseded(cell, stale)})
+            "error": (result.get("error") or "")[:120], "replaces": _superseded(cell, stale)})
     df = pd.DataFrame(rows)
     if not df.empty:
         df["epochs"] = df["epochs"].astype("Int64")
@@ -205,7 +206,8 @@ def _progress_callback(total: int, done: int, failed: int, store: Path, labels: 
             self.running = max(0, self.running - 1)
             folder = store / cid
             status = runstore.status(folder)
-            result = runstore.read_result(folder) or trial.last_result or {}
+            result = ({"error": runstore.damage(folder)} if status == "damaged"
+                      else runstore.read_result(folder) or trial.last_result or {})
             seconds = time.time() - self.started.pop(cid, time.time())
             if status == "finished" and not raised:
                 self.done += 1
@@ -294,7 +296,10 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
         statuses = {cell.cell_id(): cell_status(store, cell) for cell in grid.cells}
         finished = sum(s == "finished" for s in statuses.values())
         failed = [cid for cid, s in statuses.items() if s == "failed"]
-        todo = [c for c in grid.cells if statuses[c.cell_id()] in ("new", "partial")
+        unreadable = [cid for cid, s in statuses.items()
+                      if s == "damaged" and not _config_readable(store / cid)]
+        todo = [c for c in grid.cells if statuses[c.cell_id()] in ("new", "partial", "damaged")
+                and c.cell_id() not in unreadable
                 or (retry_failed and statuses[c.cell_id()] == "failed")]
         partial = sum(statuses[c.cell_id()] == "partial" for c in todo)
         echo(f"grid {grid.name}: {len(grid.cells)} cells in {store} — {finished} finished, "
@@ -303,6 +308,8 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
         stale = stale_line(store)
         if stale:
             echo(stale)
+        for line in damage_lines(store, [c for c, s in statuses.items() if s == "damaged"]):
+            echo(line)
         if not todo:
             return cell_table(grid, store)
         if retry_failed:
@@ -323,6 +330,29 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
                 import ray
                 ray.shutdown()
         return cell_table(grid, store)
+
+
+def damage_lines(store: Path, cell_ids) -> list[str]:
+    """For each damaged cell, one line: what is wrong and what `run` does about it."""
+    out = []
+    for cid in cell_ids:
+        folder = Path(store) / cid
+        if _config_readable(folder):
+            out.append(f"repairing {cid}: {runstore.damage(folder)}; its records are rewritten "
+                       "from its checkpoint")
+        else:
+            out.append(f"cannot read {cid}: {runstore.damage(folder)}; restore that file, or "
+                       "delete the folder to train the cell again")
+    return out
+
+
+def _config_readable(folder: Path) -> bool:
+    """Whether a cell folder's config.json reads back (then train_cell can verify the cell
+    and rebuild its other records from its checkpoint)."""
+    try:
+        return isinstance(runstore.read_json(folder / runstore.CONFIG), dict)
+    except BnnbenchError:
+        return False
 
 
 def _forget_failure(folder: Path) -> None:

@@ -300,3 +300,26 @@ def test_a_single_run_folder_is_a_store(tmp_path):
     assert len(cells) == 1 and cells.iloc[0]["status"] == "finished"
     with pytest.raises(Exception, match="does not exist"):
         collect_cells([tmp_path / "nowhere"])
+
+
+def test_damaged_records_are_named_and_in_no_number(tmp_path):
+    store = tmp_path / "runs"
+    good = write_cell(store, binarizer={"name": "recu"}, top1=87.0)
+    torn = write_cell(store, binarizer={"name": "recu"}, seed=1, top1=10.0)
+    (torn / runstore.RESULT).write_text('{"status": "finished", "top1": 1')      # truncated
+    garbage = write_cell(store, binarizer={"name": "xnor"}, top1=80.0)
+    with open(garbage / runstore.METRICS, "a") as fh:
+        fh.write("\x00\x00 not json\n")
+    lost = write_cell(store, binarizer={"name": "irnet"}, top1=70.0)
+    (lost / runstore.CONFIG).write_bytes(b"\xff\xfe")
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    result = write_report([store], tmp_path / "out", counts=False)
+    board, md = result["leaderboard"], result["markdown"]
+    assert list(board["binarizer"]) == ["recu"] and _row(board, binarizer="recu")["n_seeds"] == 1
+    assert _row(board, binarizer="recu")["top1_mean"] == 87.0
+    assert "Left out: 3 run folder(s) with a damaged record" in md
+    assert f"{torn / runstore.RESULT} is damaged (not valid JSON" in md
+    assert f"{garbage / runstore.METRICS}:5 is damaged (not a JSON line" in md
+    assert f"{lost / runstore.CONFIG} is damaged" in md
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+    assert good.exists()

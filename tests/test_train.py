@@ -300,3 +300,81 @@ def test_cli_stage_recipe_sets_one_stage(tmp_path):
                              capture_output=True, text=True)
         assert run.returncode == 2 and "Traceback" not in run.stderr
         assert message in run.stderr and run.stderr.count("\n") == 1
+
+
+# --- faults in the run folder ------------------------------------------------------------
+def _interrupted_after(epochs, cfg, out, monkeypatch):
+    """Train `cfg` into `out` and stop it (as a Ctrl-C would) after `epochs` saved epochs."""
+    save = _CellRun._save_checkpoint
+    saved = []
+
+    def stop_after(self, optimizer):
+        save(self, optimizer)
+        saved.append(1)
+        if len(saved) == epochs:
+            raise KeyboardInterrupt
+    with monkeypatch.context() as m:
+        m.setattr(_CellRun, "_save_checkpoint", stop_after)
+        with pytest.raises(KeyboardInterrupt):
+            train_cell(cfg, out, progress=False)
+
+
+def _xnor(seed=0):
+    return CellConfig(dataset="digits", arch="resnet20", binarizer="xnor", epochs=3,
+                      subset=200, seed=seed, device="cpu")
+
+
+def test_a_damaged_checkpoint_costs_one_epoch_not_the_cell(tmp_path, monkeypatch, capsys):
+    straight = train_cell(_xnor(), tmp_path / "straight", progress=False)
+    assert not (tmp_path / "straight" / runstore.PREVIOUS).exists()   # dropped at the end
+    out = tmp_path / "torn"
+    _interrupted_after(2, _xnor(), out, monkeypatch)
+    latest = out / runstore.CHECKPOINT
+    assert (out / runstore.PREVIOUS).exists()
+    latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])   # torn
+    resumed = train_cell(_xnor(), out, progress=False)
+    err = capsys.readouterr().err
+    assert f"{latest} is damaged" in err and "resuming from checkpoint.prev.pt, one epoch" in err
+    assert _numbers(runstore.read_metrics(out / runstore.METRICS)) == _numbers(
+        runstore.read_metrics(tmp_path / "straight" / runstore.METRICS))
+    assert (resumed["top1"], resumed["best_top1"]) == (straight["top1"], straight["best_top1"])
+
+
+def test_both_checkpoints_damaged_is_one_line_naming_them(tmp_path, monkeypatch):
+    out = tmp_path / "cell"
+    _interrupted_after(2, _xnor(), out, monkeypatch)
+    for name in (runstore.CHECKPOINT, runstore.PREVIOUS):
+        (out / name).write_bytes(b"garbage")
+    with pytest.raises(BnnbenchError) as err:
+        train_cell(_xnor(), out, progress=False)
+    message = str(err.value)
+    assert str(out / runstore.CHECKPOINT) in message and str(out / runstore.PREVIOUS) in message
+    assert "delete both" in message and "\n" not in message
+
+
+def test_a_checkpoint_of_another_cell_is_refused(tmp_path, monkeypatch):
+    _interrupted_after(2, _xnor(seed=0), tmp_path / "s0", monkeypatch)
+    _interrupted_after(1, _xnor(seed=1), tmp_path / "s1", monkeypatch)
+    for name in (runstore.CHECKPOINT, runstore.PREVIOUS):   # seed 0's copied into seed 1's
+        (tmp_path / "s1" / name).write_bytes((tmp_path / "s0" / name).read_bytes())
+    with pytest.raises(BnnbenchError, match="belongs to cell .*-s0-.*, not to this folder's"):
+        train_cell(_xnor(seed=1), tmp_path / "s1", progress=False)
+    assert runstore.status(tmp_path / "s1") != "finished"
+
+
+def test_a_damaged_result_or_metrics_is_rebuilt_from_the_checkpoint(tmp_path, monkeypatch):
+    train_cell(_xnor(), tmp_path, progress=False)
+    result = (tmp_path / runstore.RESULT).read_bytes()
+    metrics = (tmp_path / runstore.METRICS).read_bytes()
+    (tmp_path / runstore.RESULT).write_bytes(result[:20])
+    with open(tmp_path / runstore.METRICS, "a") as fh:
+        fh.write("{garbage\n")
+    assert runstore.status(tmp_path) == "damaged"
+
+    def no_training(*args):
+        raise AssertionError("an epoch was trained again")
+    monkeypatch.setattr(_CellRun, "_epoch", no_training)
+    train_cell(_xnor(), tmp_path, progress=False)
+    assert (tmp_path / runstore.RESULT).read_bytes() == result
+    assert (tmp_path / runstore.METRICS).read_bytes() == metrics
+    assert runstore.status(tmp_path) == "finished"

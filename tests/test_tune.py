@@ -198,3 +198,25 @@ def test_a_cell_whose_recipe_changed_is_new_and_names_the_stale_folder(tmp_path,
     assert xnor["cell"] == old[1] and xnor["status"] == "finished" and xnor["replaces"] == ""
     assert old[0] in tuning.stale_line(store) and old[1] not in tuning.stale_line(store)
     assert "replaces" in tuning.format_table(table)
+
+
+def test_dry_run_names_unreadable_cells_without_a_traceback(tmp_path):
+    from bnnbench.train import train_cell
+
+    path = write_grid(tmp_path, '["xnor", "bireal"]')
+    grid = grids.load_grid(path)
+    store = tmp_path / "store"
+    for cell in grid.cells:
+        train_cell(cell, store / cell.cell_id(), progress=False)
+    torn = store / grid.cells[0].cell_id() / runstore.RESULT
+    torn.write_text("{")
+    lost = store / grid.cells[1].cell_id() / runstore.CONFIG
+    lost.write_text("[1, 2]")
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    done = subprocess.run([sys.executable, "-m", "bnnbench", "run", "--grid", str(path), "--out",
+                           str(store), "--dry-run"], capture_output=True, text=True)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "2 damaged" in done.stdout
+    assert f"{torn} is damaged (not valid JSON" in done.stdout
+    assert f"{lost} is damaged (a JSON list, not an object)" in done.stdout
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before

@@ -1,0 +1,57 @@
+"""The run store's files: atomic writes, the mode collaborators need, damaged records named."""
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from bnnbench import runstore
+from bnnbench.errors import BnnbenchError
+
+
+def test_files_honour_the_umask_for_collaborators(tmp_path):
+    # mkstemp alone would leave 0600: nobody else on shared storage could read the results
+    script = ("import sys, torch; from bnnbench import runstore; d = sys.argv[1]; "
+              "runstore.write_json(d + '/config.json', {}); "
+              "runstore.save_checkpoint(d + '/checkpoint.pt', {'x': torch.zeros(1)})")
+    for umask, mode in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):
+        folder = tmp_path / f"u{umask:o}"
+        folder.mkdir()
+        subprocess.run([sys.executable, "-c", script, str(folder)], check=True,
+                       preexec_fn=lambda: os.umask(umask))
+        for name in ("config.json", "checkpoint.pt"):
+            assert stat.S_IMODE((folder / name).stat().st_mode) == mode, (umask, name)
+
+
+def test_save_checkpoint_keeps_the_previous_one(tmp_path):
+    path = tmp_path / runstore.CHECKPOINT
+    for epoch in range(3):
+        runstore.save_checkpoint(path, {"epoch": epoch})
+    assert runstore.load_checkpoint(path)["epoch"] == 2
+    assert runstore.load_checkpoint(tmp_path / runstore.PREVIOUS)["epoch"] == 1
+    path.unlink()                                    # a crash between the two renames
+    state, note = runstore.load_latest_checkpoint(tmp_path)
+    assert state["epoch"] == 1 and "is missing; resuming from checkpoint.prev.pt" in note
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp files
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('{"status": "fini', "not valid JSON"),
+    ("\udcff", "not valid JSON"),
+    ("[1]", "a JSON list, not an object"),
+])
+def test_damage_names_the_file_and_what_is_wrong(tmp_path, text, problem):
+    runstore.write_json(tmp_path / runstore.CONFIG, {"cell": {}})
+    (tmp_path / runstore.RESULT).write_bytes(text.encode("utf-8", "surrogateescape"))
+    message = runstore.damage(tmp_path)
+    assert message.startswith(f"{tmp_path / runstore.RESULT} is damaged") and problem in message
+    assert runstore.status(tmp_path) == "damaged"
+
+
+def test_a_garbage_metrics_line_is_named_with_its_number(tmp_path):
+    runstore.write_metrics(tmp_path / runstore.METRICS, [{"epoch": 0}, {"epoch": 1}])
+    with open(tmp_path / runstore.METRICS, "a") as fh:
+        fh.write("garbage\n")
+    with pytest.raises(BnnbenchError, match=rf"{tmp_path / runstore.METRICS}:3 is damaged"):
+        runstore.read_metrics(tmp_path / runstore.METRICS)
