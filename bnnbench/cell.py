@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import registry
@@ -59,14 +61,32 @@ class CellConfig:
         return f"{c.dataset}-{c.arch}-{c.binarizer['name']}-s{c.seed}-{digest}"
 
 
-def is_stale(config: dict) -> bool:
-    """Whether a run folder's config.json was written for a cell whose id today's code computes
-    differently: its resolved recipe (official recipe, defaults, id rule) has changed since, so
-    its numbers are not those of today's cell. False when the cell no longer resolves (e.g. its
-    plugin file is gone): that fault is reported where the cell is built."""
+def code_identity(binarizer: Any) -> dict:
+    """What identifies a binarizer's code: its name, the file that defines it (the plugin file
+    or the built-in's module) with a SHA-256 of that file, and the bnnbench version."""
+    from . import __version__
+
+    cls, _ = registry.given_params(binarizer)
+    path = inspect.getsourcefile(cls)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    return {"binarizer": cls.name, "source": path, "sha256": digest, "bnnbench": __version__}
+
+
+def stale_reason(config: dict) -> str | None:
+    """Why a run folder's config.json no longer describes what today's code would train, or
+    None: "recipe" when today's code gives its cell another id (its resolved recipe changed),
+    "code" when its binarizer's source file changed since it trained. None too when the cell
+    no longer resolves (e.g. its plugin file is gone): that fault is named where the cell is
+    built."""
     from .errors import BnnbenchError
 
     try:
-        return CellConfig.from_dict(config["cell"]).cell_id() != config.get("cell_id")
-    except (BnnbenchError, KeyError, TypeError):
-        return False
+        cell = CellConfig.from_dict(config["cell"])
+        if cell.cell_id() != config.get("cell_id"):
+            return "recipe"
+        recorded = config.get("code", {}).get("sha256")
+        if recorded and recorded != code_identity(cell.resolved().binarizer)["sha256"]:
+            return "code"
+    except (BnnbenchError, KeyError, TypeError, OSError):
+        return None
+    return None

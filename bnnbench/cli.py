@@ -138,6 +138,10 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
               help="GPUs per cell, fractions allowed (default: 1 if the cluster has GPUs, else 0).")
 @click.option("--max-concurrent", type=int, help="At most this many cells at a time.")
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again (default: keep them).")
+@click.option("--rerun-stale", is_flag=True,
+              help="Train again the cells whose binarizer code changed since they trained (the "
+                   "old folder is kept as <id>.stale-<time>). Default: keep them, left out of "
+                   "reports, and exit 1.")
 @click.option("--dry-run", is_flag=True, help="List the cells and their status; train nothing.")
 @click.option("--epochs", type=int,
               help=f"Every stage's epochs of every cell (a grid's [stage.*] epochs win). "
@@ -147,9 +151,10 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
 @click.option("--subset", type=int, help="Train on the first N images only.")
 @plugin_option
 def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, max_concurrent,
-            retry_failed, dry_run, epochs, budget, subset, plugins):
+            retry_failed, rerun_stale, dry_run, epochs, budget, subset, plugins):
     """Run a grid of cells with Ray Tune; rerunning the same command skips finished cells and
-    resumes interrupted ones. Exits 1 if a cell of the grid failed or cannot be read."""
+    resumes interrupted ones. Exits 1 unless every cell of the grid is finished and current
+    (a cell failed, cannot be read, or is stale)."""
     import time
 
     from . import grid as grids, tune as tuning
@@ -175,13 +180,14 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
         return
     table = tuning.run_grid(grid, store, address=address, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-                            retry_failed=retry_failed, echo=click.echo)
+                            retry_failed=retry_failed, rerun_stale=rerun_stale,
+                            echo=click.echo)
     click.echo("\n" + tuning.format_table(table))
     click.echo("\n" + tuning.leaderboard_text(grid, store))
     counts = table["status"].value_counts()
     click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())} in "
                f"{time.time() - t0:.0f} s; run store: {store}")
-    if counts.get("failed", 0) or counts.get("damaged", 0):
+    if any(counts.get(s, 0) for s in ("failed", "damaged", "stale")):
         sys.exit(1)
 
 

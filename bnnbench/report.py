@@ -40,8 +40,10 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
                    choice): a selection on the test set, marked † in leaderboard.md
   n_stale          run folders of this dataset × arch × binarizer trained with a resolved
                    recipe that differs from today's (their id is not the one today's code gives
-                   their config: cell.is_stale). They are in no row's numbers; the grid trains
-                   such a cell again under its new id; leaderboard.md names them below the table
+                   their config), or with binarizer code whose source file has changed since
+                   (cell.stale_reason). They are in no row's numbers; leaderboard.md names them
+                   below the table; `run` trains a cell whose recipe changed under its new id,
+                   and one whose code changed with --rerun-stale
 Rows of a grid that has not run yet have n_seeds 0 and NaN results, never zeros.
 """
 from __future__ import annotations
@@ -59,7 +61,7 @@ import pandas as pd
 
 from . import runstore
 from .errors import BnnbenchError
-from .cell import is_stale
+from .cell import stale_reason
 from .published import match_published
 from .recipe import stage_recipes
 
@@ -114,7 +116,7 @@ def _cell_row(cell: dict, *, path: str, cell_id: str | None, status: str) -> dic
 def _read_cell(cell_dir: Path) -> dict:
     config = runstore.read_json(cell_dir / runstore.CONFIG)
     cell = config.get("cell", {})
-    status = "stale" if is_stale(config) else runstore.status(cell_dir)
+    status = "stale" if stale_reason(config) else runstore.status(cell_dir)
     row = _cell_row(cell, path=str(cell_dir), cell_id=config.get("cell_id") or cell_dir.name,
                     status=status)
     model = config.get("model") or {}
@@ -446,8 +448,9 @@ def left_out_note(cells: pd.DataFrame) -> str:
     if stale:
         shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
         out += (f"\nLeft out: {len(stale)} stale run folder(s), trained with a resolved recipe "
-                f"that differs from today's (n_stale in leaderboard.csv): {shown}. Rerun their "
-                "grid to train them under their new ids.\n")
+                f"or binarizer code that differs from today's (n_stale in leaderboard.csv): "
+                f"{shown}. `bnnbench run` of their grid trains them again (with --rerun-stale "
+                "where only the code changed).\n")
     damaged = cells.loc[cells["status"] == "damaged", "error"].tolist()
     if damaged:
         out += (f"\nLeft out: {len(damaged)} run folder(s) with a damaged record (`bnnbench run` "

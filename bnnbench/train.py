@@ -25,7 +25,7 @@ import torchvision
 from tqdm.auto import tqdm
 
 from . import __version__, analysis, nn as bnn, recipe as recipes, registry, runstore
-from .cell import CellConfig
+from .cell import CellConfig, code_identity, stale_reason
 from .data import load_dataset
 from .errors import BnnbenchError
 from .models import build_model
@@ -73,11 +73,17 @@ def _check_same_cell(cfg: CellConfig, out_dir: Path) -> None:
         raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
                             f"{', '.join(diff)}); refusing to resume it: choose another --out "
                             "or delete that folder")
-    if recorded.get("cell_id") != cfg.cell_id():
+    reason = stale_reason(recorded)
+    if reason == "recipe":
         raise BnnbenchError(f"{out_dir} holds a run of this config trained with another "
                             f"resolved recipe (its id {recorded.get('cell_id')}, today's "
                             f"{cfg.cell_id()}: the binarizer's recipe or defaults changed); "
                             "refusing to reuse it: choose another --out or delete that folder")
+    if reason == "code":
+        raise BnnbenchError(f"{out_dir} was trained with other code of binarizer "
+                            f"'{cfg.binarizer['name']}' ({recorded['code']['source']} has "
+                            "changed since); refusing to reuse it: choose another --out or "
+                            "delete that folder")
 
 
 def _device(cfg: CellConfig) -> torch.device:
@@ -186,6 +192,7 @@ class _CellRun:
         runstore.write_json(path, {
             "cell": self.cfg.to_dict(),
             "cell_id": self.cell_id,
+            "code": code_identity(self.cfg.binarizer),
             "stages": [{"name": name, "recipe": r} for name, r in self.stages],
             "model": {"params": self.params, "variant": self.model.variant,
                       "family": self.model.family},

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import recipe as recipes, runstore
-from .cell import CellConfig, is_stale
+from .cell import CellConfig, stale_reason
 from .errors import BnnbenchError
 from .grid import Grid, describe
 
@@ -72,8 +72,13 @@ def _trial_name(trial) -> str:
 
 # --- what to run -------------------------------------------------------------------------
 def cell_status(store: Path, cell: CellConfig) -> str:
-    """finished | failed | partial (has a checkpoint or metrics) | new."""
-    return runstore.status(Path(store) / cell.cell_id())
+    """finished | failed | partial (has a checkpoint or metrics) | new | damaged (a record
+    cannot be read) | stale (trained with binarizer code that has changed since)."""
+    folder = Path(store) / cell.cell_id()
+    status = runstore.status(folder)
+    if status in ("new", "damaged") or not (folder / runstore.CONFIG).exists():
+        return status
+    return "stale" if stale_reason(runstore.read_json(folder / runstore.CONFIG)) else status
 
 
 def cell_table(grid: Grid, store: Path):
@@ -86,7 +91,7 @@ def cell_table(grid: Grid, store: Path):
     for cell in grid.cells:
         cid = cell.cell_id()
         folder = Path(store) / cid
-        status = runstore.status(folder)
+        status = cell_status(store, cell)
         damage = runstore.damage(folder) if status == "damaged" else None
         result = {"error": damage} if damage else runstore.read_result(folder)
         epochs_done = result.get("epochs")
@@ -108,15 +113,15 @@ def cell_table(grid: Grid, store: Path):
 
 def stale_folders(store: Path) -> dict[str, dict]:
     """{folder name: recorded cell} of the run store's cell folders trained with a resolved
-    recipe that differs from today's (cell.is_stale): never reused, left out of reports; their
-    cells train under new ids."""
+    recipe or binarizer code that differs from today's (cell.stale_reason): never reused, left
+    out of reports."""
     out = {}
     for folder in runstore.cell_dirs(store) if Path(store).is_dir() else ():
         try:
             config = runstore.read_json(folder / runstore.CONFIG)
         except (OSError, ValueError):
             continue
-        if is_stale(config):
+        if stale_reason(config):
             out[folder.name] = config.get("cell", {})
     return out
 
@@ -289,8 +294,12 @@ def _resources(cpus_per_trial, gpus_per_trial, joined: bool, echo) -> tuple[floa
 def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
              cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
              max_concurrent: int | None = None, retry_failed: bool = False,
-             echo: Callable[[str], None] = print):
-    """Run the grid's unfinished cells with Ray Tune; return `cell_table` afterwards."""
+             rerun_stale: bool = False, echo: Callable[[str], None] = print):
+    """Run the grid's unfinished cells with Ray Tune; return `cell_table` afterwards.
+
+    A cell whose binarizer code changed since it trained ("stale") is kept as it is and left
+    out of reports; with `rerun_stale` its folder is renamed <id>.stale-<time> (kept, still
+    reported as stale) and the cell trains again."""
     store = Path(store).expanduser().resolve()
     with _locked(store):
         statuses = {cell.cell_id(): cell_status(store, cell) for cell in grid.cells}
@@ -298,18 +307,27 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
         failed = [cid for cid, s in statuses.items() if s == "failed"]
         unreadable = [cid for cid, s in statuses.items()
                       if s == "damaged" and not _config_readable(store / cid)]
+        stale = [cid for cid, s in statuses.items() if s == "stale"]
         todo = [c for c in grid.cells if statuses[c.cell_id()] in ("new", "partial", "damaged")
                 and c.cell_id() not in unreadable
-                or (retry_failed and statuses[c.cell_id()] == "failed")]
+                or (retry_failed and statuses[c.cell_id()] == "failed")
+                or (rerun_stale and statuses[c.cell_id()] == "stale")]
         partial = sum(statuses[c.cell_id()] == "partial" for c in todo)
         echo(f"grid {grid.name}: {len(grid.cells)} cells in {store} — {finished} finished, "
              f"{len(failed)} failed{'' if retry_failed else ' (kept; --retry-failed reruns them)'}"
              f", {len(todo)} to run ({partial} resume from a checkpoint)")
-        stale = stale_line(store)
-        if stale:
-            echo(stale)
+        stale_text = stale_line(store)
+        if stale_text:
+            echo(stale_text)
         for line in damage_lines(store, [c for c, s in statuses.items() if s == "damaged"]):
             echo(line)
+        if stale and not rerun_stale:
+            echo(f"{len(stale)} cell(s) of this grid trained with binarizer code that has changed "
+                 "since (kept, left out of reports); --rerun-stale trains them again")
+        if rerun_stale:
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            for cid in stale:
+                (store / cid).rename(store / f"{cid}.stale-{stamp}")
         if not todo:
             return cell_table(grid, store)
         if retry_failed:

@@ -220,3 +220,50 @@ def test_dry_run_names_unreadable_cells_without_a_traceback(tmp_path):
     assert f"{torn} is damaged (not valid JSON" in done.stdout
     assert f"{lost} is damaged (a JSON list, not an object)" in done.stdout
     assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+
+
+PLUGIN = '''
+from bnnbench import Binarizer, register, sign_clipped_ste
+
+
+@register("edited_sign")
+class EditedSign(Binarizer):
+    """sign with a clipped STE (a plugin that its author edits after a grid ran)."""
+
+    def weight(self, w):
+        return sign_clipped_ste(w)
+
+    def activation(self, x):
+        return sign_clipped_ste(x)
+'''
+
+
+def test_an_edited_plugin_makes_its_cells_stale_until_rerun(ray_session, tmp_path, capsys):
+    plugin = tmp_path / "edited_sign.py"
+    plugin.write_text(PLUGIN)
+    path = write_grid(tmp_path, '["edited_sign", "xnor"]',
+                      extra=f'plugins = ["{plugin.name}"]\n')
+    grid = grids.load_grid(path)
+    store = tmp_path / "store"
+    tuning.run_grid(grid, store, echo=print)
+    edited, xnor = (c.cell_id() for c in grid.cells)
+    before = snapshot(store / edited)
+
+    plugin.write_text(PLUGIN.replace("a plugin that", "a plugin file that"))   # a real edit
+    table = tuning.cell_table(grid, store)
+    assert list(table["status"]) == ["stale", "finished"]
+    from bnnbench import report
+    board = report.write_report([store], tmp_path / "report", figures=False)["leaderboard"]
+    assert list(board["binarizer"]) == ["xnor"]                # never a silent reuse
+    with pytest.raises(SystemExit) as exit_code:               # plain run: kept, exit 1
+        cli.main(["run", "--grid", str(path), "--out", str(store)])
+    assert exit_code.value.code == 1
+    assert "--rerun-stale trains them again" in capsys.readouterr().out
+    assert snapshot(store / edited) == before
+
+    table = tuning.run_grid(grid, store, rerun_stale=True, echo=print)
+    assert list(table["status"]) == ["finished", "finished"]
+    kept = [p for p in store.iterdir() if p.name.startswith(f"{edited}.stale-")]
+    assert len(kept) == 1 and snapshot(kept[0]) == before     # the old record is kept aside
+    cells = report.collect_cells([store])
+    assert list(cells.loc[cells.path == str(kept[0]), "status"]) == ["stale"]
