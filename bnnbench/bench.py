@@ -38,7 +38,7 @@ from . import __version__, recipe as recipes, registry
 from .cell import CellConfig
 from .data import NORMALIZE, load_dataset
 from .errors import BnnbenchError
-from .models import build_model
+from .models import build_model, list_archs
 from .train import train_step
 
 KINDS = ("engine", "fp32", "official")
@@ -320,6 +320,12 @@ def run_benchmark(archs, binarizers, *, device: str = "cpu", batch_size: int | N
     With rounds > 1 the whole list for an arch is measured again, in reverse order every other
     round, so a machine that speeds up or slows down over minutes shifts every kind alike; each
     row keeps the median over its rounds (`images_per_s_rounds` lists them)."""
+    for arch in archs:
+        if arch not in list_archs("cifar"):
+            raise BnnbenchError(f"unknown CIFAR arch '{arch}' for bench; known: "
+                                f"{', '.join(list_archs('cifar'))}")
+    for name in binarizers:
+        registry.get(name)   # a BnnbenchError naming the known ones
     if threads:
         torch.set_num_threads(threads)
     env = environment(device)

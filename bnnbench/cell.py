@@ -13,11 +13,13 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import registry
+from .errors import BnnbenchError
 from .recipe import stage_recipes
 
 
@@ -44,6 +46,16 @@ class CellConfig:
         cls, params = registry.given_params(self.binarizer)
         return dataclasses.replace(self, binarizer={"name": cls.name, **params})
 
+    def check(self) -> "CellConfig":
+        """Every value checked (one line naming the first bad one), before anything is created:
+        dataset, arch, binarizer and its parameters, seed, epochs, budget, subset, recipes and
+        stages (recipe.stage_recipes). The grid file, the CLI and Python all come here."""
+        check_dataset_arch(self.dataset, self.arch)
+        for key in ("seed", "epochs", "budget", "subset"):
+            check_scalar(key, getattr(self, key))
+        stage_recipes(self.resolved())
+        return self
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -59,6 +71,43 @@ class CellConfig:
                  "stages": [[name, r] for name, r in stage_recipes(c)]}
         digest = hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
         return f"{c.dataset}-{c.arch}-{c.binarizer['name']}-s{c.seed}-{digest}"
+
+
+# the cell's scalar knobs: (type, smallest value, largest value or None, what it is)
+SCALARS = {
+    "seed": (int, None, None, "an integer"),
+    "epochs": (int, 1, None, "a number of epochs >= 1"),
+    "budget": (float, 0.0, 1.0, "a fraction in (0, 1]"),
+    "subset": (int, 1, None, "a number of images >= 1"),
+}
+
+
+def check_scalar(key: str, value: Any) -> None:
+    """A BnnbenchError naming `key` unless `value` is valid for it (None = not set, except
+    budget)."""
+    kind, low, high, what = SCALARS[key]
+    if value is None and key not in ("seed", "budget"):
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int and not isinstance(value, int):
+        number = False
+    ok = number and math.isfinite(value) and (low is None or value >= low) and (
+        high is None or value <= high) and not (key == "budget" and value <= 0)
+    if not ok:
+        raise BnnbenchError(f"{key} must be {what}, got {value!r}")
+
+
+def check_dataset_arch(dataset: str, arch: str) -> None:
+    """A BnnbenchError unless `dataset` is known and `arch` is a model of its family."""
+    from .data import SHAPES, list_datasets
+    from .models import list_archs
+
+    if dataset not in SHAPES:
+        raise BnnbenchError(f"unknown dataset '{dataset}'; known: {', '.join(list_datasets())}")
+    family = SHAPES[dataset].family
+    if arch not in list_archs(family):
+        raise BnnbenchError(f"unknown {family} arch '{arch}' (dataset {dataset}); known: "
+                            f"{', '.join(list_archs(family))}")
 
 
 def code_identity(binarizer: Any) -> dict:
@@ -78,8 +127,6 @@ def stale_reason(config: dict) -> str | None:
     "code" when its binarizer's source file changed since it trained. None too when the cell
     no longer resolves (e.g. its plugin file is gone): that fault is named where the cell is
     built."""
-    from .errors import BnnbenchError
-
     try:
         cell = CellConfig.from_dict(config["cell"])
         if cell.cell_id() != config.get("cell_id"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import registry
-from .errors import BnnbenchError
+from .errors import ENVIRONMENT, BnnbenchError, describe_os_error
 
 SHORTENED = ("A shortened stage keeps its warm-up only while it fits in the first half of its "
              "schedule (BiPer's 5 epochs in a 10-epoch stage, 2 in a 4-epoch one).")
@@ -56,7 +56,8 @@ def list_cmd(names, params, plugins):
 
 
 def _key_values(pairs, what: str) -> dict:
-    """KEY=VALUE options: VALUE is read as JSON (numbers, true/false, lists), else a string."""
+    """KEY=VALUE options: VALUE is read as JSON (numbers, true/false, lists), else as a float
+    (inf, nan: the checks then name them), else a string."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -65,7 +66,10 @@ def _key_values(pairs, what: str) -> dict:
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
-            out[key] = value
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
     return out
 
 
@@ -136,7 +140,7 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
 @click.option("--cpus-per-trial", type=float, help="CPUs per cell (default: shares the machine).")
 @click.option("--gpus-per-trial", type=float,
               help="GPUs per cell, fractions allowed (default: 1 if the cluster has GPUs, else 0).")
-@click.option("--max-concurrent", type=int, help="At most this many cells at a time.")
+@click.option("--max-concurrent", type=int, help="At most this many cells at a time (>= 1).")
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again (default: keep them).")
 @click.option("--rerun-stale", is_flag=True,
               help="Train again the cells whose binarizer code changed since they trained (the "
@@ -290,6 +294,10 @@ def main(argv=None):
         click.echo("interrupted: rerun the same command to resume (finished epochs and cells "
                    "are kept)", err=True)
         sys.exit(130)
+    except click.UsageError as exc:   # one line too, with where to read the options
+        where = exc.ctx.command_path if exc.ctx else "bnnbench"
+        click.echo(f"bnnbench: error: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -297,6 +305,11 @@ def main(argv=None):
         if debug:
             raise
         click.echo(f"bnnbench: error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:   # the machine's fault (full disk, read-only folder): one line too
+        if debug or exc.errno not in ENVIRONMENT:
+            raise
+        click.echo(f"bnnbench: error: {describe_os_error(exc)}", err=True)
         sys.exit(2)
 
 

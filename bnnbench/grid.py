@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from . import recipe as recipes, registry
-from .cell import CellConfig
+from .cell import CellConfig, check_dataset_arch, check_scalar
 from .errors import BnnbenchError
 
 # the recipe keys a grid sets in [recipe]/[stage.*] (binarizer parameters have their own tables)
@@ -91,6 +91,7 @@ def find_grid(name_or_path: str | Path) -> Path:
 
 
 # --- errors with line numbers ------------------------------------------------------------
+_GRID_NAME = re.compile(r"^(?!\.+$)[A-Za-z0-9._-]+$")   # one folder below results/runs
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
 
@@ -227,7 +228,17 @@ def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=
               subset: int | None = None, device: str | None = None) -> Grid:
     """Read and expand a grid file; keyword arguments override the file's values."""
     path = find_grid(name_or_path)
-    text = path.read_text()
+    for option, value in (("--epochs", epochs), ("--budget", budget), ("--subset", subset)):
+        if value is not None:
+            try:
+                check_scalar(option[2:], value)
+            except BnnbenchError as exc:
+                raise BnnbenchError(f"{option}: {exc}") from None
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise BnnbenchError(f"{path}: not a UTF-8 text file ({exc.reason} at byte "
+                            f"{exc.start}); save it as UTF-8") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -260,19 +271,12 @@ def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=
 
     datasets = _str_list(ctx, ("datasets",), raw["datasets"])
     archs = _str_list(ctx, ("archs",), raw["archs"])
-    from .data import SHAPES, list_datasets
-    from .models import list_archs
-    known_datasets = list_datasets()
-    for ds in datasets:
-        if ds not in known_datasets:
-            raise ctx.error(("datasets",), f"unknown dataset '{ds}'; known: "
-                                           f"{', '.join(known_datasets)}")
-        family = SHAPES[ds].family
-        known_archs = list_archs(family)
-        for arch in archs:
-            if arch not in known_archs:
-                raise ctx.error(("archs",), f"unknown {family} arch '{arch}' (dataset {ds}); "
-                                            f"known: {', '.join(known_archs)}")
+    for ds, arch in itertools.product(datasets, archs):
+        try:
+            check_dataset_arch(ds, arch)
+        except BnnbenchError as exc:
+            raise ctx.error(("datasets",) if "dataset '" in str(exc) else ("archs",),
+                            str(exc)) from None
 
     seeds_raw = raw.get("seeds", 1)
     if isinstance(seeds_raw, int) and not isinstance(seeds_raw, bool) and seeds_raw >= 1:
@@ -322,12 +326,14 @@ def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=
         budget=budget if budget is not None else raw.get("budget", 1.0),
         subset=subset if subset is not None else raw.get("subset"),
     )
-    if scalars["epochs"] is not None and scalars["epochs"] < 1:
-        raise ctx.error(("epochs",), "must be >= 1")
-    if not 0.0 < scalars["budget"] <= 1.0:
-        raise ctx.error(("budget",), f"must be a fraction in (0, 1], got {scalars['budget']}")
-    if scalars["subset"] is not None and scalars["subset"] < 1:
-        raise ctx.error(("subset",), "must be >= 1")
+    for key, value in scalars.items():
+        try:
+            check_scalar(key, value)
+        except BnnbenchError as exc:
+            raise ctx.error((key,), str(exc).split(" ", 1)[1]) from None
+    if "name" in raw and not _GRID_NAME.match(raw["name"]):
+        raise ctx.error(("name",), f"must be a folder name of letters, digits, '.', '_' or '-', "
+                                   f"got {raw.get('name')!r}")
     root = data_dir if data_dir is not None else (
         str((base / raw["data_dir"]).resolve()) if "data_dir" in raw else None)
 

@@ -85,13 +85,16 @@ def fused(fn):
     activations (the digits set, unit tests) would not earn back. A CPU without a C++
     compiler, which inductor's CPU backend needs, runs `fn` eagerly."""
     has_cxx = shutil.which(os.environ.get("CXX", "g++")) is not None
-    compiled = torch.compile(fn, dynamic=True)
+
+    @functools.cache
+    def compiled():   # on first use: importing torch's compiler stack costs seconds
+        return torch.compile(fn, dynamic=True)
 
     @functools.wraps(fn)
     def run(x: Tensor, *args):
         if x.numel() < FUSE_MIN_NUMEL or not (x.is_cuda or has_cxx):
             return fn(x, *args)
-        return compiled(x, *args)
+        return compiled()(x, *args)
     return run
 
 

@@ -87,6 +87,8 @@ def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
                                     or kind is int and isinstance(value, bool)):
             raise BnnbenchError(f"{where}: recipe '{key}' must be {kind.__name__}, "
                                 f"got {value!r}")
+        if kind is float and not math.isfinite(value):
+            raise BnnbenchError(f"{where}: recipe '{key}' must be a finite number, got {value!r}")
         if key in _MINIMUM and value < _MINIMUM[key]:
             raise BnnbenchError(f"{where}: recipe '{key}' must be >= {_MINIMUM[key]}, "
                                 f"got {value!r}")

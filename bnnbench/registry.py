@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
 import pkgutil
 import re
 import sys
@@ -128,6 +129,9 @@ def _coerce(name: str, key: str, value: Any, default: Any) -> Any:
     kind = type(default)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, float) and not math.isfinite(value):
+        raise BnnbenchError(f"binarizer '{name}' parameter '{key}' must be a finite number, "
+                            f"got {value!r}")
     if kind is tuple and isinstance(value, list):  # a tuple comes back from JSON as a list
         return tuple(value)
     if default is None or isinstance(value, kind):
@@ -156,6 +160,11 @@ def register(name: str):
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise BnnbenchError(f"binarizer '{name}' is already registered "
                                 f"(by {_REGISTRY[name].origin}); choose another name")
+        missing = [m for m in ("weight", "activation") if getattr(cls, m) is getattr(Binarizer, m)]
+        if missing:
+            raise BnnbenchError(f"@register('{name}'): {cls.__name__} does not define "
+                                f"{' and '.join(f'{m}()' for m in missing)}; a binarizer must "
+                                "define weight(w) and activation(x)")
         cls.name = name
         cls.origin = _origin
         _REGISTRY[name] = cls

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from . import __version__, analysis, nn as bnn, recipe as recipes, registry, runstore
 from .cell import CellConfig, code_identity, stale_reason
 from .data import load_dataset
-from .errors import BnnbenchError
+from .errors import ENVIRONMENT, BnnbenchError
 from .models import build_model
 
 # keys of a cell config that may differ between a checkpoint and its resume
@@ -47,13 +47,21 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
     is damaged gets them rewritten from its checkpoint (no epoch is trained twice).
     """
     out_dir = Path(out_dir)
-    cfg = cfg.resolved()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BnnbenchError(f"{out_dir} is a file, not a run folder: choose another --out")
+    cfg = cfg.resolved().check()
+    _device(cfg)                       # a bad device is a user error, before any folder exists
     _check_same_cell(cfg, out_dir)
     if runstore.status(out_dir) == "finished":
         return runstore.read_json(out_dir / runstore.RESULT)
     try:
         return _CellRun(cfg, out_dir).train(progress)
     except (KeyboardInterrupt, SystemExit):
+        raise
+    except OSError as exc:
+        if exc.errno in ENVIRONMENT:   # the machine's fault, not the cell's: it stays resumable
+            raise
+        runstore.record_failure(out_dir, cfg.to_dict(), cfg.cell_id(), exc)
         raise
     except Exception as exc:
         runstore.record_failure(out_dir, cfg.to_dict(), cfg.cell_id(), exc)
@@ -87,9 +95,22 @@ def _check_same_cell(cfg: CellConfig, out_dir: Path) -> None:
 
 
 def _device(cfg: CellConfig) -> torch.device:
-    if cfg.device:
-        return torch.device(cfg.device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device the cell trains on: its `device`, else CUDA where there is one."""
+    if not cfg.device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(cfg.device)
+    except (RuntimeError, TypeError):
+        raise BnnbenchError(f"unknown device '{cfg.device}': use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise BnnbenchError(f"device '{cfg.device}' is not supported: use cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BnnbenchError(f"device '{cfg.device}': CUDA is not available on this machine "
+                            f"(torch {torch.__version__}); use --device cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise BnnbenchError(f"device '{cfg.device}': this machine has "
+                            f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def _git_version() -> str | None:
@@ -251,9 +272,14 @@ class _CellRun:
 
     # --- training ----------------------------------------------------------------------------
     def train(self, progress: bool) -> dict:
+        """Train the stages from the current position to the end; result.json's dict."""
         total = sum(r["epochs"] for _, r in self.stages)
-        bar = tqdm(total=total, initial=len(self.metrics), disable=not progress, unit="epoch",
-                   desc=self.cell_id, leave=False)
+        with tqdm(total=total, initial=len(self.metrics), disable=not progress, unit="epoch",
+                  desc=self.cell_id, leave=False) as bar:   # closed (erased) on any exit
+            self._train_stages(bar)
+        return self._finish()
+
+    def _train_stages(self, bar) -> None:
         start_stage, start_epoch = self.position
         for index in range(start_stage, len(self.stages)):
             stage, recipe = self.stages[index]
@@ -273,8 +299,6 @@ class _CellRun:
                 self._save_checkpoint(optimizer)
                 bar.update()
                 bar.set_postfix(stage=stage, top1=f"{row['top1']:.2f}")
-        bar.close()
-        return self._finish()
 
     def _enter_stage(self, index: int) -> None:
         """Stage k > 0 starts from every tensor of the stage k−1 model its recipe's `init_from`
@@ -364,4 +388,5 @@ class _CellRun:
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)  # (a repair)
         runstore.write_json(self.out_dir / runstore.RESULT, result)
         runstore.drop_previous_checkpoint(self.out_dir)
+        (self.out_dir / runstore.ERROR_LOG).unlink(missing_ok=True)   # of an earlier failure
         return result

@@ -170,8 +170,13 @@ def format_table(df) -> str:
 # --- the store lock ----------------------------------------------------------------------
 @contextlib.contextmanager
 def _locked(store: Path):
-    """One driver per run store at a time (released by the OS even if the driver is killed)."""
+    """One driver per run store at a time (released by the OS even if the driver is killed).
+    Yields whether the store is writable: a read-only one (finished grids on read-only media)
+    can still be read and reported, and nothing can write to it, so it needs no lock."""
     store.mkdir(parents=True, exist_ok=True)
+    if not os.access(store, os.W_OK):
+        yield False
+        return
     with open(store / ".lock", "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -180,7 +185,7 @@ def _locked(store: Path):
                                 "for it to end or choose another --out") from None
         except OSError:
             pass   # a file system without locks (some network mounts): go on unguarded
-        yield
+        yield True
 
 
 # --- progress ----------------------------------------------------------------------------
@@ -301,7 +306,9 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
     out of reports; with `rerun_stale` its folder is renamed <id>.stale-<time> (kept, still
     reported as stale) and the cell trains again."""
     store = Path(store).expanduser().resolve()
-    with _locked(store):
+    if max_concurrent is not None and max_concurrent < 1:
+        raise BnnbenchError(f"--max-concurrent must be >= 1, got {max_concurrent}")
+    with _locked(store) as writable:
         statuses = {cell.cell_id(): cell_status(store, cell) for cell in grid.cells}
         finished = sum(s == "finished" for s in statuses.values())
         failed = [cid for cid, s in statuses.items() if s == "failed"]
@@ -324,6 +331,9 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
         if stale and not rerun_stale:
             echo(f"{len(stale)} cell(s) of this grid trained with binarizer code that has changed "
                  "since (kept, left out of reports); --rerun-stale trains them again")
+        if todo and not writable:
+            raise BnnbenchError(f"the run store {store} is read-only and {len(todo)} cell(s) "
+                                "still need training: make it writable or choose another --out")
         if rerun_stale:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             for cid in stale:

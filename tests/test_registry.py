@@ -6,6 +6,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from bnnbench import Binarizer, BnnbenchError, get, list_binarizers, make, register, resolve
 from bnnbench import registry
@@ -44,13 +45,13 @@ def test_duplicate_registration_is_an_error(clean_registry):
 
     @register("dup_test")
     class First(Binarizer):
-        pass
+        weight = activation = staticmethod(torch.sign)
 
     register("dup_test")(First)                                  # the same class again: fine
     with pytest.raises(BnnbenchError, match="already registered"):
         @register("dup_test")
         class Second(Binarizer):
-            pass
+            weight = activation = staticmethod(torch.sign)
     assert get("dup_test") is First and get("xnor").__name__ == "XNOR"
 
 
@@ -69,6 +70,11 @@ def test_register_rejects_non_binarizers_and_bad_names(clean_registry):
         class Forgot(Binarizer):
             pass
     assert "not_a_binarizer" not in list_binarizers()
+    with pytest.raises(BnnbenchError, match=r"Half does not define activation\(\); a binarizer "
+                                            r"must define weight\(w\) and activation\(x\)"):
+        @register("half")
+        class Half(Binarizer):
+            weight = staticmethod(torch.sign)
 
 
 def test_unknown_config_key_names_the_key_and_the_known_ones():
@@ -86,12 +92,16 @@ def test_config_types_are_checked_and_ints_become_floats():
     for bad in ("20", True, None, [20.0]):
         with pytest.raises(BnnbenchError, match="'omega0' must be float"):
             make({"name": "biper", "omega0": bad})
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(BnnbenchError, match="'omega0' must be a finite number"):
+            make({"name": "biper", "omega0": bad})
 
 
 def test_config_is_annotated_attributes_only(clean_registry):
     @register("config_test")
     class C(Binarizer):
         """A test binarizer."""
+        weight = activation = staticmethod(torch.sign)
         paper = "metadata, not configuration"
         width: int = 3
         scales: tuple = (1.0, 2.0)
@@ -191,7 +201,7 @@ def _fake_entry_points(monkeypatch, eps):
 
 def test_entry_point_class_is_registered_under_its_name(monkeypatch):
     class Undecorated(Binarizer):
-        pass
+        weight = activation = staticmethod(torch.sign)
 
     def boom():
         raise ImportError("no module named 'missing_dep'")
