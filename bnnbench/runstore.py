@@ -17,6 +17,8 @@ Every write is atomic (temp file + rename), so a crash never leaves half a recor
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -117,6 +119,33 @@ def read_metrics(path: Path) -> list[dict]:
                 raise BnnbenchError(f"{path}:{number} is damaged (not a JSON line: "
                                     f"{exc})") from None
     return rows
+
+
+class CellBusy(BnnbenchError):
+    """Another process is training this cell (see `cell_lock`)."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, busy: BnnbenchError) -> Iterator[None]:
+    """An exclusive lock on `folder` (its .lock file) for one process at a time, released by
+    the OS even if that process is killed; raises `busy` while another process holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        except OSError:
+            pass   # a file system without locks (some network mounts): go on unguarded
+        yield
+
+
+def cell_lock(cell_dir: Path):
+    """Held while a process trains the cell, so a second one (a trial orphaned by a killed
+    driver, the same command run twice) is refused instead of writing the same records."""
+    return folder_lock(cell_dir, CellBusy(f"{cell_dir} is being trained by another process; "
+                                          "wait for it to end or stop it, then rerun"))
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

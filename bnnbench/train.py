@@ -52,8 +52,15 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
     cfg = cfg.resolved().check()
     _device(cfg)                       # a bad device is a user error, before any folder exists
     _check_same_cell(cfg, out_dir)
-    if runstore.status(out_dir) == "finished":
+    if runstore.status(out_dir) == "finished":   # nothing to write (read-only media too)
         return runstore.read_json(out_dir / runstore.RESULT)
+    with runstore.cell_lock(out_dir):
+        if runstore.status(out_dir) == "finished":   # another process finished it meanwhile
+            return runstore.read_json(out_dir / runstore.RESULT)
+        return _train_locked(cfg, out_dir, progress)
+
+
+def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool) -> dict:
     try:
         return _CellRun(cfg, out_dir).train(progress)
     except (KeyboardInterrupt, SystemExit):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import logging
 import os
 import shutil
@@ -52,6 +51,8 @@ def run_cell(config: dict) -> None:
     try:
         from .train import train_cell
         result = train_cell(cfg, out_dir, progress=False)
+    except runstore.CellBusy as exc:   # another process trains it: write nothing into it
+        result = {"status": "busy", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
         if runstore.status(out_dir) != "failed":
             # train_cell records its own failures; this one came before it could (e.g. a
@@ -177,14 +178,9 @@ def _locked(store: Path):
     if not os.access(store, os.W_OK):
         yield False
         return
-    with open(store / ".lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BnnbenchError(f"another `bnnbench run` is using the run store {store}; wait "
-                                "for it to end or choose another --out") from None
-        except OSError:
-            pass   # a file system without locks (some network mounts): go on unguarded
+    with runstore.folder_lock(store, BnnbenchError(
+            f"another `bnnbench run` is using the run store {store}; wait for it to end or "
+            "choose another --out")):
         yield True
 
 

@@ -14,19 +14,8 @@ import torch
 
 from bnnbench import runstore
 from bnnbench.cell import CellConfig
-from bnnbench.cli import main
 from bnnbench.train import _CellRun, train_cell
-
-
-def run_main(capsys, *argv):
-    """main(argv) in-process: (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_cli import run_main
 
 
 def one_line_error(code, err, message):
@@ -138,6 +127,7 @@ def test_cli_help_list_and_grid_errors_do_not_import_the_compiler():
         print("torch._dynamo" in sys.modules, "torch._inductor" in sys.modules)
         """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False False", done.stderr
 
 

@@ -55,3 +55,20 @@ def test_a_garbage_metrics_line_is_named_with_its_number(tmp_path):
         fh.write("garbage\n")
     with pytest.raises(BnnbenchError, match=rf"{tmp_path / runstore.METRICS}:3 is damaged"):
         runstore.read_metrics(tmp_path / runstore.METRICS)
+
+
+def test_a_cell_being_trained_is_refused_to_a_second_process(tmp_path):
+    out = tmp_path / "cell"
+    argv = [sys.executable, "-m", "bnnbench", "train", "--dataset", "digits", "--arch",
+            "resnet20", "--binarizer", "xnor", "--epochs", "1", "--subset", "64", "--device",
+            "cpu", "--out", str(out)]
+    with runstore.cell_lock(out):     # as a trial orphaned by a killed driver would hold it
+        busy = subprocess.run(argv, capture_output=True, text=True)
+        assert busy.returncode == 2 and "Traceback" not in busy.stderr
+        assert busy.stderr.strip().splitlines() == [
+            f"bnnbench: error: {out} is being trained by another process; wait for it to end "
+            "or stop it, then rerun"]
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]   # nothing written
+    done = subprocess.run(argv, capture_output=True, text=True)      # the lock is gone
+    assert done.returncode == 0, done.stderr
+    assert runstore.status(out) == "finished"
