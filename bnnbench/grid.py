@@ -39,11 +39,15 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:   # Python 3.10: the same parser, as the `tomli` package
+    import tomli as tomllib
 
 from . import recipe as recipes, registry
 from .cell import CellConfig, check_dataset_arch, check_scalar
