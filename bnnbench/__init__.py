@@ -12,8 +12,19 @@ from .registry import Binarizer, get, list_binarizers, load_plugins, make, regis
 
 __version__ = "0.1.0"
 
+# what a notebook needs, one name each, imported on first use (they pull in data, models, Ray)
+_LAZY = {"build_model": "models", "train_cell": "train", "load_run": "runs",
+         "evaluate_run": "runs", "run_grid": "tune", "leaderboard": "report"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'bnnbench' has no attribute '{name}'")
+
 __all__ = [
-    "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign", "channel_dims",
+    *_LAZY, "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign", "channel_dims",
     "channel_scale", "channel_view", "clamp_inclusive", "ede_sign", "get", "list_binarizers",
     "load_plugins", "magnitude_aware_sign", "make",
     "per_sample_variance_normalise", "register", "resolve", "sign_clipped_ste",

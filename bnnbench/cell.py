@@ -20,6 +20,7 @@ from typing import Any
 
 from . import registry
 from .errors import BnnbenchError
+from .runstore import CONFIG, read_json
 from .recipe import stage_recipes
 
 
@@ -137,3 +138,38 @@ def stale_reason(config: dict) -> str | None:
     except (BnnbenchError, KeyError, TypeError, OSError):
         return None
     return None
+
+
+# keys of a cell config that may differ between a run folder and a rerun of it
+RUN_ONLY = ("data_dir", "device", "compile", "plugins")
+
+
+def comparable(cell: dict) -> dict:
+    """A cell config without the keys that do not change what trains (RUN_ONLY)."""
+    return {k: v for k, v in cell.items() if k not in RUN_ONLY}
+
+
+def check_folder(cfg: CellConfig, out_dir: Path) -> None:
+    """Refuse a run folder that another config wrote, or that this config wrote with another
+    resolved recipe (so another id) or other binarizer code, before touching it."""
+    path = out_dir / CONFIG
+    if not path.exists():
+        return
+    recorded = read_json(path)
+    old, new = comparable(recorded["cell"]), comparable(cfg.to_dict())
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
+                            f"{', '.join(diff)}); refusing to resume it: choose another --out "
+                            "or delete that folder")
+    reason = stale_reason(recorded)
+    if reason == "recipe":
+        raise BnnbenchError(f"{out_dir} holds a run of this config trained with another "
+                            f"resolved recipe (its id {recorded.get('cell_id')}, today's "
+                            f"{cfg.cell_id()}: the binarizer's recipe or defaults changed); "
+                            "refusing to reuse it: choose another --out or delete that folder")
+    if reason == "code":
+        raise BnnbenchError(f"{out_dir} was trained with other code of binarizer "
+                            f"'{cfg.binarizer['name']}' ({recorded['code']['source']} has "
+                            "changed since); refusing to reuse it: choose another --out or "
+                            "delete that folder")

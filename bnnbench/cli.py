@@ -1,4 +1,4 @@
-"""The `bnnbench` command: list | train | run | report | bench.
+"""The `bnnbench` command: list | train | run | report | eval | bench.
 
 User errors (BnnbenchError) print as one line and exit 2; `--debug` shows the traceback.
 """
@@ -236,6 +236,24 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
         click.echo(result["markdown"])
         click.echo(f"{len(result['cells'])} cells, {len(board)} leaderboard rows; wrote "
                    f"{len(result['files'])} files to {out}")
+
+
+@cli.command("eval")
+@click.argument("run", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Where the dataset lives now (default: where it was trained from).")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N")
+def eval_cmd(run, data_dir, device):
+    """Evaluate a trained run folder (one cell) on its test set: top-1 and top-5."""
+    from . import runstore
+    from .runs import evaluate_run
+
+    scores = evaluate_run(run, data_dir=data_dir, device=device)
+    recorded = (runstore.read_result(run).get("top1")
+                if runstore.status(run) == "finished" else None)
+    click.echo(f"top-1 {scores['top1']:.2f}%, top-5 {scores['top5']:.2f}%, test loss "
+               f"{scores['test_loss']:.4f}" + (f" (recorded final top-1 {recorded:.2f}%)"
+                                               if recorded is not None else ""))
 
 
 @cli.command("bench")

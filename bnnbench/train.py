@@ -25,14 +25,12 @@ import torchvision
 from tqdm.auto import tqdm
 
 from . import __version__, analysis, nn as bnn, recipe as recipes, registry, runstore
-from .cell import CellConfig, code_identity, stale_reason
+from .cell import CellConfig, check_folder, code_identity, comparable
+from .device import resolve_device
+from .runs import eval_batch_size, evaluate
 from .data import load_dataset
 from .errors import ENVIRONMENT, BnnbenchError
 from .models import build_model
-
-# keys of a cell config that may differ between a checkpoint and its resume
-_RUN_ONLY = ("data_dir", "device", "compile", "plugins")
-
 
 class TrainingDiverged(BnnbenchError):
     """The loss became NaN or infinite: the cell stops and keeps its record."""
@@ -50,8 +48,8 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -
     if out_dir.exists() and not out_dir.is_dir():
         raise BnnbenchError(f"{out_dir} is a file, not a run folder: choose another --out")
     cfg = cfg.resolved().check()
-    _device(cfg)                       # a bad device is a user error, before any folder exists
-    _check_same_cell(cfg, out_dir)
+    resolve_device(cfg.device)         # a bad device is a user error, before any folder exists
+    check_folder(cfg, out_dir)
     if runstore.status(out_dir) == "finished":   # nothing to write (read-only media too)
         return runstore.read_json(out_dir / runstore.RESULT)
     with runstore.cell_lock(out_dir):
@@ -75,51 +73,6 @@ def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool) -> dict:
         raise
 
 
-def _check_same_cell(cfg: CellConfig, out_dir: Path) -> None:
-    """Refuse a run folder that another config wrote, or that this config wrote when its
-    resolved recipe was different (so its id differs), before touching it."""
-    path = out_dir / runstore.CONFIG
-    if not path.exists():
-        return
-    recorded = runstore.read_json(path)
-    old, new = _comparable(recorded["cell"]), _comparable(cfg.to_dict())
-    if old != new:
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
-                            f"{', '.join(diff)}); refusing to resume it: choose another --out "
-                            "or delete that folder")
-    reason = stale_reason(recorded)
-    if reason == "recipe":
-        raise BnnbenchError(f"{out_dir} holds a run of this config trained with another "
-                            f"resolved recipe (its id {recorded.get('cell_id')}, today's "
-                            f"{cfg.cell_id()}: the binarizer's recipe or defaults changed); "
-                            "refusing to reuse it: choose another --out or delete that folder")
-    if reason == "code":
-        raise BnnbenchError(f"{out_dir} was trained with other code of binarizer "
-                            f"'{cfg.binarizer['name']}' ({recorded['code']['source']} has "
-                            "changed since); refusing to reuse it: choose another --out or "
-                            "delete that folder")
-
-
-def _device(cfg: CellConfig) -> torch.device:
-    """The device the cell trains on: its `device`, else CUDA where there is one."""
-    if not cfg.device:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(cfg.device)
-    except (RuntimeError, TypeError):
-        raise BnnbenchError(f"unknown device '{cfg.device}': use cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise BnnbenchError(f"device '{cfg.device}' is not supported: use cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BnnbenchError(f"device '{cfg.device}': CUDA is not available on this machine "
-                            f"(torch {torch.__version__}); use --device cpu")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise BnnbenchError(f"device '{cfg.device}': this machine has "
-                            f"{torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
 def _git_version() -> str | None:
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
@@ -127,10 +80,6 @@ def _git_version() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-def _comparable(cell: dict) -> dict:
-    return {k: v for k, v in cell.items() if k not in _RUN_ONLY}
 
 
 def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator:
@@ -188,7 +137,7 @@ class _CellRun:
     def __init__(self, cfg: CellConfig, out_dir: Path):
         self.cfg, self.out_dir = cfg, out_dir
         self.cell_id = cfg.cell_id()
-        self.device = _device(cfg)
+        self.device = resolve_device(cfg.device)
         self.cuda = self.device.type == "cuda"
         self.stages = recipes.stage_recipes(cfg)
         first_binarizer = {"name": cfg.binarizer["name"], **self.stages[0][1]["binarizer"]}
@@ -223,7 +172,9 @@ class _CellRun:
             "code": code_identity(self.cfg.binarizer),
             "stages": [{"name": name, "recipe": r} for name, r in self.stages],
             "model": {"params": self.params, "variant": self.model.variant,
-                      "family": self.model.family},
+                      "family": self.model.family, "in_channels": self.data.in_channels,
+                      "num_classes": self.data.num_classes,
+                      "input_size": self.data.image_size},
             "binarizer_meta": {"paper": cls.paper, "year": cls.year, "spec": cls.spec,
                                "stages": list(cls.stages), "origin": cls.origin},
             "env": {"bnnbench": __version__, "git": _git_version(), "torch": torch.__version__,
@@ -243,7 +194,7 @@ class _CellRun:
         if note:
             print(f"bnnbench: {note}", file=sys.stderr)
         if (ckpt.get("cell_id") != self.cell_id
-                or _comparable(ckpt.get("cell", {})) != _comparable(self.cfg.to_dict())):
+                or comparable(ckpt.get("cell", {})) != comparable(self.cfg.to_dict())):
             raise BnnbenchError(f"{self.out_dir / runstore.CHECKPOINT} belongs to cell "
                                 f"{ckpt.get('cell_id')}, not to this folder's {self.cell_id} "
                                 "(copied or moved here?); delete it to train this cell from "
@@ -353,34 +304,14 @@ class _CellRun:
             raise TrainingDiverged(f"the training loss became {train_loss} in stage '{stage}' "
                                    f"epoch {epoch} (lr {lr:g}); the cell stopped, its record "
                                    "is kept: lower the lr or check the binarizer")
-        # a large evaluation batch feeds a GPU; on a CPU it only spills the caches
-        test = self._evaluate(recipe["eval_batch_size"] if self.cuda
-                              else min(recipe["eval_batch_size"], 256))
+        test = evaluate(self.model, self.data, eval_batch_size(recipe, self.device),
+                        self.forward)
         qe, b = _binary_layer_stats(self.model)
         self._keep_next_stage_start(stage_index, epoch, test["top1"])
         return {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
                 "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
                 **test, "seconds": time.perf_counter() - t0,
                 "images_per_s": seen / train_seconds, "qe": qe, "b": b}
-
-    @torch.no_grad()
-    def _evaluate(self, batch_size: int) -> dict:
-        self.model.eval()
-        loss_sum = torch.zeros((), device=self.device)
-        top1 = torch.zeros((), device=self.device, dtype=torch.long)
-        top5 = torch.zeros((), device=self.device, dtype=torch.long)
-        n = 0
-        for x, y in self.data.test_batches(batch_size):
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cuda):
-                logits = self.forward(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            ranked = logits.topk(min(5, logits.shape[1]), dim=1).indices
-            top1 += (ranked[:, 0] == y).sum()
-            top5 += (ranked == y[:, None]).any(dim=1).sum()
-            n += y.numel()
-        return {"test_loss": loss_sum.item() / n, "top1": 100.0 * top1.item() / n,
-                "top5": 100.0 * top5.item() / n}
 
     def _finish(self) -> dict:
         last = self.metrics[-1]

@@ -202,8 +202,7 @@ def test_live_binarizer_values_are_the_official_recipe_and_config_json(
 
     monkeypatch.setattr(train, "train_step", spy)
     # evaluation is not what this test checks: skip the 10,000 test images
-    monkeypatch.setattr(_CellRun, "_evaluate", lambda self, batch: dict(test_loss=0.0, top1=0.0,
-                                                                       top5=0.0))
+    monkeypatch.setattr(train, "evaluate", lambda *args: dict(test_loss=0.0, top1=0.0, top5=0.0))
     cfg = CellConfig(dataset=dataset, arch=arch, binarizer={"name": name, **given}, epochs=1,
                      subset=16, data_dir=data_dir and str(data_dir), device="cpu")
     train_cell(cfg, tmp_path, progress=False)
@@ -244,7 +243,7 @@ def test_stage_two_can_start_from_the_best_epoch_of_stage_one(tmp_path, monkeypa
         return row
 
     monkeypatch.setattr(_CellRun, "_epoch", spy)
-    monkeypatch.setattr(_CellRun, "_evaluate", lambda self, batch: dict(
+    monkeypatch.setattr("bnnbench.train.evaluate", lambda *args: dict(
         test_loss=0.0, top1=next(tops), top5=0.0))
     starts = []
     enter = _CellRun._enter_stage
