@@ -3,7 +3,7 @@
 For one (arch, binarizer) three loops train the same network on CIFAR-10 and are timed alike:
   engine    bnnbench.train.train_step over bnnbench.data's on-device batches (the code that
             train_cell runs: channels_last, bf16 autocast on CUDA, optional torch.compile);
-  fp32      the same engine and backbone with `FullPrecision` in every binary conv
+  fp32      the same engine and backbone with the registry's `fp` entry in every binary conv
             (weight(w) = w, activation(x) = x): what the binarizer itself costs;
   official  the loop the official code bases wrote: torchvision CIFAR10 + per-image PIL
             transforms + DataLoader(workers, shuffle), fp32, no channels_last, no compile,
@@ -46,27 +46,10 @@ COMPILED = "compiled graphs (bnnbench.nn.fused, or the model under --compile)"
 DEFAULT_ARCHS = ("resnet20", "resnet18", "vgg_small")
 
 
-class FullPrecision(registry.Binarizer):
-    """Full-precision reference used only by the benchmark: weight(w) = w, activation(x) = x.
-
-    Deliberately NOT registered: it never shows in `bnnbench list`, in grids or in the tests
-    generated from the registry, yet it goes through the very same BinaryConv2d, backbone and
-    training step as a real binarizer, so engine/fp32 isolates what binarisation costs.
-    (`registry.resolve` accepts a class, so build_model takes it directly.)
-    """
-
-    name = "fp32"
-    paper = "full-precision reference (benchmark only, unregistered)"
-
-    def weight(self, w):
-        return w
-
-    def activation(self, x):
-        return x
-
-
 def _binarizer_spec(kind: str, binarizer: str):
-    return FullPrecision if kind == "fp32" else binarizer
+    """The fp32 kind runs the registry's `fp` entry: the very same BinaryConv2d, backbone and
+    training step as a binarizer, so engine/fp32 isolates what binarisation costs."""
+    return "fp" if kind == "fp32" else binarizer
 
 
 def _recipe(arch: str, binarizer: Any, batch_size: int | None) -> tuple[str, dict]:

@@ -260,7 +260,8 @@ def eval_cmd(run, data_dir, device):
 @click.option("--arch", "archs", multiple=True,
               help="Architecture (repeatable; default: resnet20, resnet18, vgg_small).")
 @click.option("--binarizer", "binarizers", multiple=True,
-              help="Binarizer (repeatable; default: every registered one).")
+              help="Binarizer (repeatable; default: every registered binary one; the fp32 "
+                   "kind is the `fp` entry).")
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(["engine", "fp32", "official"]),
               help="Which loops to time (repeatable; default: all three).")
 @click.option("--device", default=None, help="cuda | cpu (default: cuda when available).")
@@ -292,7 +293,8 @@ def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repea
     registry.load_plugins(plugins)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     result = bench.run_benchmark(archs or bench.DEFAULT_ARCHS,
-                                 binarizers or registry.list_binarizers(), device=device,
+                                 binarizers or [n for n in registry.list_binarizers()
+                                                if registry.get(n).binary], device=device,
                                  batch_size=batch_size, warmup=warmup, steps=steps,
                                  repeats=repeats, rounds=rounds, compile=compile_,
                                  workers=workers,

@@ -42,10 +42,11 @@ def load_reference(dataset: str | None = None) -> pd.DataFrame:
 
 
 def match_published(dataset: str, arch: str, binarizer: str,
-                    variant: str | None = None) -> pd.Series | None:
-    """The published 1/1 row for one of our results, or None.
+                    variant: str | None = None, bits: str = "1/1") -> pd.Series | None:
+    """The published row for one of our results, or None.
 
-    Candidates: rows with bits "1/1" and the same dataset, arch and binarizer (registry name).
+    Candidates: rows with `bits` ("1/1"; "32/32" for a full-precision entry such as `fp`) and
+    the same dataset, arch and binarizer (registry name).
     A row published for another backbone variant than `variant` is not a match; a row whose
     variant equals `variant` wins over one that does not state its variant; ties go to the first
     in file order (the files list the official README's number first where sources disagree).
@@ -53,7 +54,7 @@ def match_published(dataset: str, arch: str, binarizer: str,
     """
     df = _load_all()
     hits = df[(df["dataset"] == dataset) & (df["arch"] == arch) & (df["binarizer"] == binarizer)
-              & (df["bits"] == "1/1")]
+              & (df["bits"] == bits)]
     if variant:
         same, unstated = hits[hits["variant"] == variant], hits[hits["variant"] == ""]
         hits = same if not same.empty else unstated

@@ -48,6 +48,7 @@ class Binarizer(nn.Module):
     spec: str = ""                      # section of spec/binarizers.md this follows
     stages: tuple = ("binary",)         # training stages, in order; the last one is fully binary
     nonlinearity: str = "hardtanh"      # preferred block nonlinearity: hardtanh | rprelu | identity
+    binary: bool = True                 # False: a full-precision reference (counts, published)
     recipes: dict = {}                  # "dataset[/arch]" -> {stage: {recipe key: value}}
     origin: str = "built-in"            # set at registration: built-in, entry point or file
 

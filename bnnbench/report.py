@@ -286,11 +286,21 @@ def _mean(s: pd.Series) -> float:
     return float(s.mean()) if len(s) else math.nan
 
 
+def _published_bits(binarizer: str) -> str:
+    """The W/A bits of the published numbers to compare with: 32/32 for a full-precision entry
+    (`binary = False`, e.g. fp), else 1/1 (also for a binarizer whose plugin is not loaded)."""
+    from . import registry
+    try:
+        return "1/1" if registry.get(binarizer).binary else "32/32"
+    except BnnbenchError:
+        return "1/1"
+
+
 def _aggregate(group: pd.DataFrame, counts: bool) -> dict:
     fin = group[group["status"] == "finished"]
     first = group.iloc[0]
     pub = match_published(first["dataset"], first["arch"], first["binarizer"],
-                          first["variant"] or None)
+                          first["variant"] or None, bits=_published_bits(first["binarizer"]))
     cuda = fin["device"].fillna("").str.startswith("cuda")
     cpu = fin["device"].fillna("").str.startswith("cpu")
     epochs = fin["epochs"].max() if len(fin) else group["planned_epochs"].max()

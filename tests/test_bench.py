@@ -10,9 +10,9 @@ from bnnbench import bench, list_binarizers
 from bnnbench.nn import BinaryConv2d
 
 
-def test_full_precision_reference_is_identity_and_unregistered():
-    assert "fp32" not in list_binarizers()
-    layer = BinaryConv2d(3, 4, 3, padding=1, binarizer=bench.FullPrecision)
+def test_the_fp32_kind_is_the_registry_fp_entry_an_exact_conv():
+    assert bench._binarizer_spec("fp32", "biper") == "fp" and "fp" in list_binarizers()
+    layer = BinaryConv2d(3, 4, 3, padding=1, binarizer="fp")
     x = torch.randn(2, 3, 6, 6)
     ref = torch.nn.functional.conv2d(x, layer.weight, padding=1)
     torch.testing.assert_close(layer(x), ref, rtol=0, atol=0)

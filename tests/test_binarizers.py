@@ -466,6 +466,7 @@ def test_biper_extra_loss_sums_over_layers():
 
 # --- generated from the registry: every registered binarizer -------------------------------------
 NAMES = list_binarizers()
+BINARY = [n for n in NAMES if get(n).binary]   # all but full-precision references such as fp
 
 
 def _input(shape):
@@ -528,7 +529,7 @@ def test_eval_mode_and_every_progress(name):
                 assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", BINARY)
 def test_sign_of_zero_is_zero_and_outputs_are_binary(name):
     b = make(name)
     x = torch.tensor([[[[-2.0, -0.3, 0.0, 0.3, 2.0]]]])
@@ -577,3 +578,13 @@ def test_metadata_and_unknown_stage(name):
     layer = BinaryLinear(3, 2, binarizer=name)
     with pytest.raises(BnnbenchError, match="no stage"):
         set_stage(layer, "no_such_stage")
+
+
+def test_fp_is_the_identity_and_counted_as_full_precision():
+    b = make("fp")
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    assert torch.equal(b.activation(x), x) and torch.equal(b.weight(x), x)
+    from bnnbench.models import complexity
+    fp, xnor = (complexity(build_model("resnet20", n)) for n in ("fp", "xnor"))
+    assert fp["bops"] == 0 and fp["flops"] == xnor["bops"] + xnor["flops"]
+    assert fp["binary_params"] == 0 and fp["size_bits"] == 32 * fp["params"]

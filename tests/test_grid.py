@@ -24,10 +24,10 @@ def test_shipped_grids():
     assert [c.binarizer["name"] for c in smoke.cells] == BUILTINS
     assert {(c.dataset, c.arch, c.seed) for c in smoke.cells} == {("digits", "resnet20", 0)}
     cifar = grid.load_grid("cifar10")
-    assert len(cifar.cells) == 21
+    assert len(cifar.cells) == 24 and cifar.cells[0].binarizer["name"] == "fp"
     assert all(c.recipe == {} and c.stage_recipes == {} and c.epochs is None for c in cifar.cells)
     assert {c.arch for c in cifar.cells} == {"resnet18", "resnet20", "vgg_small"}
-    assert len(grid.load_grid("imagenet").cells) == 14
+    assert len(grid.load_grid("imagenet").cells) == 16
     omega = grid.load_grid("biper_omega")
     assert [c.binarizer["omega0"] for c in omega.cells] == [1, 5, 10, 20, 30, 50, 100]
     assert len({c.cell_id() for c in omega.cells}) == 7

@@ -323,3 +323,12 @@ def test_damaged_records_are_named_and_in_no_number(tmp_path):
     assert f"{lost / runstore.CONFIG} is damaged" in md
     assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
     assert good.exists()
+
+
+def test_the_fp_row_stands_beside_the_published_fp32_baseline(tmp_path):
+    store = tmp_path / "runs"
+    write_cell(store, binarizer={"name": "fp"}, top1=91.0)
+    board = write_report([store], tmp_path / "out", figures=False)["leaderboard"]
+    fp = _row(board, binarizer="fp")
+    assert fp["published_top1"] == 92.1 and "FDA" in fp["published_source"]
+    assert fp["bops"] == 0 and fp["flops"] > 0 and fp["size_bits"] % 32 == 0

@@ -25,6 +25,11 @@ def _macs(module: nn.Module, output: Tensor) -> int:
     return output.numel() * module.in_features
 
 
+def _is_binary(module: nn.Module) -> bool:
+    """A layer whose weights and activations are binary (not one of a full-precision `fp`)."""
+    return isinstance(module, BinaryLayer) and module.binarizer.binary
+
+
 def complexity(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> dict[str, int | float]:
     """Counts for one image of `input_shape` (C, H, W); default `model.input_shape`.
 
@@ -36,7 +41,7 @@ def complexity(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
     counts = {"bops": 0, "flops": 0}
 
     def hook(module: nn.Module, inputs, output: Tensor) -> None:
-        key = "bops" if isinstance(module, BinaryLayer) else "flops"
+        key = "bops" if _is_binary(module) else "flops"
         counts[key] += _macs(module, output)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
@@ -53,7 +58,8 @@ def complexity(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
         model.train(was_training)
 
     params = sum(p.numel() for p in model.parameters())
-    binary_params = sum(layer.weight.numel() for layer in binary_layers(model))
+    binary_params = sum(layer.weight.numel() for layer in binary_layers(model)
+                        if _is_binary(layer))
     bops, flops = counts["bops"], counts["flops"]
     return {
         "bops": bops,

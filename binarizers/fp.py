@@ -1,0 +1,22 @@
+from bnnbench import Binarizer, register
+
+
+@register("fp")
+class FullPrecision(Binarizer):
+    """Full precision: the same backbone with real weights and activations (each table's FP row).
+
+    Forward   w ↦ w,  a ↦ a         (nothing is binarised; the block keeps its nonlinearity)
+    Backward  identity
+    `binary = False`: op counts and model size treat its layers as full precision (FLOPs,
+    32 bits per weight), and it is matched with the published FP32 baselines. Without a recipe
+    of its own it trains with the dataset's common recipe (bnnbench.recipe.DATASET_DEFAULTS).
+    """
+
+    paper = "full-precision reference"
+    binary = False
+
+    def weight(self, w):
+        return w
+
+    def activation(self, x):
+        return x
