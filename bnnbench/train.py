@@ -324,7 +324,9 @@ class _CellRun:
             "images_per_s": sum(r["images_per_s"] for r in self.metrics) / len(self.metrics),
             "qe": last["qe"], "b": last["b"], "device": str(self.device)}
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)  # (a repair)
-        runstore.write_json(self.out_dir / runstore.RESULT, result)
         runstore.drop_previous_checkpoint(self.out_dir)
         (self.out_dir / runstore.ERROR_LOG).unlink(missing_ok=True)   # of an earlier failure
+        # result.json last: it is what makes the cell finished, so a kill before it leaves a
+        # cell that a rerun finishes from its final checkpoint, and none after it leaves debris
+        runstore.write_json(self.out_dir / runstore.RESULT, result)
         return result
