@@ -212,6 +212,9 @@ def test_dry_run_names_unreadable_cells_without_a_traceback(tmp_path):
     torn.write_text("{")
     lost = store / grid.cells[1].cell_id() / runstore.CONFIG
     lost.write_text("[1, 2]")
+    torn_config = store / "copied-elsewhere" / runstore.CONFIG   # a folder of no grid cell
+    torn_config.parent.mkdir()
+    torn_config.write_text('{"cell": {"data')
     before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
     done = subprocess.run([sys.executable, "-m", "bnnbench", "run", "--grid", str(path), "--out",
                            str(store), "--dry-run"], capture_output=True, text=True)
