@@ -27,8 +27,8 @@ class IRNet(Binarizer):
     recipes = {
         "cifar10": {"binary": dict(epochs=400, batch_size=128, lr=0.1, weight_decay=1e-4,
                                    warmup_epochs=0, binarizer={"t_min": 1e-3})},
-        "cifar10/vgg_small": {"binary": dict(epochs=300, batch_size=128, lr=0.007,
-                                             weight_decay=1e-4, warmup_epochs=0)},
+        # merged over "cifar10": the VGG-Small code's schedule and its T_min = 0.1
+        "cifar10/vgg_small": {"binary": dict(epochs=300, lr=0.007, binarizer={"t_min": 0.1})},
     }
 
     def t_k(self):

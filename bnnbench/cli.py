@@ -33,11 +33,19 @@ def cli(ctx, debug):
 @click.argument("names", nargs=-1)
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="With NAMES: a binarizer parameter to resolve, e.g. omega0=30 (repeatable).")
+@click.option("--recipe", "dataset", metavar="DATASET",
+              help="With NAMES: print the recipe each stage trains with on DATASET, resolved "
+                   "as a cell would be (binarizer values included).")
+@click.option("--arch", help="With --recipe: the architecture (default: resnet20 on CIFAR-style "
+                             "data, resnet18 on ImageNet).")
 @plugin_option
-def list_cmd(names, params, plugins):
+def list_cmd(names, params, dataset, arch, plugins):
     """Print the registered binarizers; with NAMES, each one's resolved parameters and spec."""
     registry.load_plugins(plugins)
     for name in names:
+        if dataset:
+            _echo_recipe(name, _key_values(params, "--param"), dataset, arch)
+            continue
         cls, config = registry.resolve({"name": name, **_key_values(params, "--param")})
         click.echo(f"{cls.name}: {cls.paper} {cls.year or ''} (spec: {cls.spec or '-'}; "
                    f"origin: {cls.origin})")
@@ -53,6 +61,24 @@ def list_cmd(names, params, plugins):
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _echo_recipe(name: str, params: dict, dataset: str, arch: str | None) -> None:
+    """What a cell of `name` trains with on dataset/arch, stage by stage."""
+    from .cell import CellConfig, check_dataset_arch
+    from .data import SHAPES
+    from .recipe import stage_recipes
+
+    if dataset in SHAPES and arch is None:
+        arch = {"cifar": "resnet20", "imagenet": "resnet18"}[SHAPES[dataset].family]
+    check_dataset_arch(dataset, arch)
+    cell = CellConfig(dataset=dataset, arch=arch, binarizer={"name": name, **params})
+    click.echo(f"{name} on {dataset}/{arch} (cell id {cell.cell_id()}):")
+    for stage, recipe in stage_recipes(cell):
+        binarizer = recipe.pop("binarizer")
+        click.echo(f"  stage {stage}: " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
+        click.echo("    binarizer: " + (", ".join(f"{k}={v!r}" for k, v in binarizer.items())
+                                        or "no parameters"))
 
 
 def _key_values(pairs, what: str) -> dict:

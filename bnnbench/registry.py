@@ -118,12 +118,18 @@ class Binarizer(nn.Module):
 
     @classmethod
     def recipe(cls, dataset: str, arch: str | None = None) -> dict[str, dict[str, Any]]:
-        """The official recipe per stage: the most specific of 'dataset/arch', 'dataset',
-        'default'."""
-        for key in (f"{dataset}/{arch}", dataset, "default"):
-            if key in cls.recipes:
-                return {stage: dict(cls.recipes[key].get(stage, {})) for stage in cls.stages}
-        return {stage: {} for stage in cls.stages}
+        """The official recipe per stage: the entries 'default', 'dataset' and 'dataset/arch'
+        merged in that order (a more specific entry overrides single keys, its `binarizer`
+        table key by key), so 'cifar10/vgg_small' needs to state only what differs."""
+        out: dict[str, dict[str, Any]] = {stage: {} for stage in cls.stages}
+        for key in ("default", dataset, f"{dataset}/{arch}"):
+            for stage, values in cls.recipes.get(key, {}).items():
+                merged = out.setdefault(stage, {})
+                params = {**merged.get("binarizer", {}), **values.get("binarizer", {})}
+                merged.update(values)
+                if params:
+                    merged["binarizer"] = params
+        return out
 
 
 def _coerce(name: str, key: str, value: Any, default: Any) -> Any:

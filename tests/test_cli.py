@@ -208,3 +208,19 @@ def test_entry_point_plugin_is_discovered(tmp_path):
     assert "entry point bnnbench_ep_test (bnnbench" in rows["ep_plugin"]
     assert set(BUILTINS) <= set(rows)
     assert proc.stdout.strip().endswith("backward True True")
+
+
+def test_list_recipe_prints_what_each_stage_trains_with(capsys):
+    code, out, err = run_main(capsys, "list", "biper", "--recipe", "cifar10")
+    assert code == 0, err
+    sine, binary = out.split("stage binary:")
+    assert "epochs=600" in sine and "binarizer: omega0=20.0, reg_tau=0.037" in sine
+    assert "epochs=299" in binary and "start_epoch=1" in binary
+    assert "binarizer: omega0=20.0, reg_tau=0.0468" in binary
+    from bnnbench.cell import CellConfig
+    assert CellConfig(dataset="cifar10", arch="resnet20", binarizer="biper").cell_id() in out
+    code, out, err = run_main(capsys, "list", "irnet", "--recipe", "cifar10", "--arch",
+                              "vgg_small", "--param", "t_max=5")
+    assert code == 0 and "t_min=0.1, t_max=5.0" in out and "lr=0.007" in out
+    code, out, err = run_main(capsys, "list", "biper", "--recipe", "cifar100")
+    assert code == 2 and "unknown dataset 'cifar100'" in err and err.count("\n") == 1

@@ -97,3 +97,14 @@ def test_weight_decay_groups():
     assert any(n.endswith("binarizer.alpha") for n in conv_fc)   # BiPer's α is decayed
     assert not any("bn" in n or n.endswith("bias") for n in conv_fc)
     assert all(model.get_parameter(n).dim() == 4 for n in decayed("conv"))
+
+
+def test_a_dataset_arch_entry_merges_over_the_dataset_entry():
+    # IR-Net's VGG-Small entry states only what differs from its CIFAR-10 one
+    [(_, vgg)] = stage_recipes(CellConfig(dataset="cifar10", arch="vgg_small", binarizer="irnet"))
+    [(_, r20)] = stage_recipes(CellConfig(dataset="cifar10", arch="resnet20", binarizer="irnet"))
+    assert (vgg["epochs"], vgg["lr"], vgg["binarizer"]["t_min"]) == (300, 0.007, 0.1)
+    assert (r20["epochs"], r20["lr"], r20["binarizer"]["t_min"]) == (400, 0.1, 1e-3)
+    for key in ("batch_size", "weight_decay", "warmup_epochs"):          # from "cifar10"
+        assert vgg[key] == r20[key]
+    assert vgg["batch_size"] == 128

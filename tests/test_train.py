@@ -177,10 +177,12 @@ def _recipe_cases():
 
 
 def _official_binarizer(cls, dataset, arch, stage, given):
-    """The class defaults, under the official recipe's values for the stage, under what the user
-    set: read straight from the class's `recipes` table (the most specific key)."""
-    table = cls.recipes.get(f"{dataset}/{arch}", cls.recipes.get(dataset, {}))
-    return {**cls.defaults(), **table.get(stage, {}).get("binarizer", {}), **given}
+    """The class defaults, under the official recipe's values for the stage ('dataset', then
+    'dataset/arch'), under what the user set: read straight from the class's `recipes` table."""
+    official = {}
+    for key in (dataset, f"{dataset}/{arch}"):
+        official.update(cls.recipes.get(key, {}).get(stage, {}).get("binarizer", {}))
+    return {**cls.defaults(), **official, **given}
 
 
 @pytest.mark.parametrize("name, dataset, arch, given", _recipe_cases(),
