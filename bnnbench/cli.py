@@ -131,11 +131,13 @@ def _stage_key_values(items) -> dict:
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--device", help="cuda | cpu (default: cuda when available).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
+@click.option("--threads", type=int, help="CPU threads (default: torch's; fewer is faster on a "
+                                          "busy machine).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: results/runs/train/<cell-id>).")
 @plugin_option
 def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epochs, budget,
-              subset, data_dir, device, compile_, out, plugins):
+              subset, data_dir, device, compile_, threads, out, plugins):
     """Train one cell; rerunning the same command resumes it."""
     from .cell import CellConfig
     from .train import train_cell
@@ -148,7 +150,7 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
                      budget=budget, subset=subset, data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
     out = out or Path("results/runs/train") / cfg.cell_id()
-    result = train_cell(cfg, out)
+    result = train_cell(cfg, out, threads=threads)
     click.echo(f"{result['status']}: top-1 {result['top1']:.2f}% (best {result['best_top1']:.2f}%), "
                f"top-5 {result['top5']:.2f}%, {result['epochs']} epochs in "
                f"{result['seconds']:.0f} s -> {out}")

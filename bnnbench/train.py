@@ -36,15 +36,22 @@ class TrainingDiverged(BnnbenchError):
     """The loss became NaN or infinite: the cell stops and keeps its record."""
 
 
-def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True) -> dict:
+def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
+               threads: int | None = None) -> dict:
     """Train `cfg` into `out_dir` (resuming from its checkpoint) and return result.json's dict.
 
     A finished cell is not trained again. A failing cell writes result.json with status
     "failed" and its error, then re-raises; an interrupted one (Ctrl-C, kill) keeps its last
     checkpoint so that the next call continues it. A cell whose result.json or metrics.jsonl
     is damaged gets them rewritten from its checkpoint (no epoch is trained twice).
+    `threads`: torch's CPU threads for this process (a busy machine trains much faster with
+    fewer threads than torch's default; a grid sets it per cell).
     """
     out_dir = Path(out_dir)
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise BnnbenchError(f"threads must be a number >= 1, got {threads!r}")
+        torch.set_num_threads(threads)
     if out_dir.exists() and not out_dir.is_dir():
         raise BnnbenchError(f"{out_dir} is a file, not a run folder: choose another --out")
     cfg = cfg.resolved().check()

@@ -44,13 +44,11 @@ def run_cell(config: dict) -> None:
 
     config = config["job"]
     out_dir = Path(config["out_dir"])
-    if config.get("threads"):
-        import torch
-        torch.set_num_threads(int(config["threads"]))
     cfg = CellConfig.from_dict(config["cell"])
     try:
         from .train import train_cell
-        result = train_cell(cfg, out_dir, progress=False)
+        result = train_cell(cfg, out_dir, progress=False,
+                            threads=int(config["threads"]) if config.get("threads") else None)
     except runstore.CellBusy as exc:   # another process trains it: write nothing into it
         result = {"status": "busy", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record

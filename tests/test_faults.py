@@ -192,3 +192,17 @@ def test_a_finished_store_on_read_only_media_stays_reportable(capsys, tmp_path):
         one_line_error(*run_main(capsys, "run", "--grid", str(more), "--out",
                                  str(store))[::2], "is read-only and 1 cell(s) still need")
         assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+
+
+def test_threads_option_is_checked_and_used(capsys, tmp_path):
+    out = tmp_path / "cell"
+    one_line_error(*run_main(capsys, *TRAIN, "--threads", "0", "--out", str(out))[::2],
+                   "threads must be a number >= 1, got 0")
+    assert not out.exists()
+    before = torch.get_num_threads()
+    try:
+        code, stdout, err = run_main(capsys, *TRAIN, "--epochs", "1", "--threads", "1",
+                                     "--out", str(out))
+        assert code == 0 and torch.get_num_threads() == 1, err
+    finally:
+        torch.set_num_threads(before)
