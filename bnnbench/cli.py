@@ -1,4 +1,4 @@
-"""The `bnnbench` command: list | train | run | report | eval | bench.
+"""The `bnnbench` command: list | train | run | report | eval | summary | bench.
 
 User errors (BnnbenchError) print as one line and exit 2; `--debug` shows the traceback.
 """
@@ -264,6 +264,43 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
         click.echo(result["markdown"])
         click.echo(f"{len(result['cells'])} cells, {len(board)} leaderboard rows; wrote "
                    f"{len(result['files'])} files to {out}")
+
+
+@cli.command("summary")
+@click.option("--arch", required=True, help="e.g. resnet20, resnet18, vgg_small")
+@click.option("--binarizer", default="biper", show_default=True)
+@click.option("--dataset", default="cifar10", show_default=True,
+              help="Whose image shape and classes the model is built for.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A binarizer parameter (repeatable).")
+@plugin_option
+def summary_cmd(arch, binarizer, dataset, params, plugins):
+    """Per-layer table of a model: precision, output shape, binary and real parameters, BOPs
+    and FLOPs per image, and the totals the report uses."""
+    import pandas as pd
+    import torch
+
+    from .cell import check_dataset_arch
+    from .data import SHAPES
+    from .models import build_model, complexity, layer_table
+
+    registry.load_plugins(plugins)
+    check_dataset_arch(dataset, arch)
+    shape = SHAPES[dataset]
+    with torch.device("meta"):   # shapes and counts only: no memory, no compute
+        model = build_model(arch, {"name": binarizer, **_key_values(params, "--param")},
+                            family=shape.family, in_channels=shape.in_channels,
+                            num_classes=shape.num_classes, input_size=shape.image_size)
+    table = pd.DataFrame(layer_table(model))
+    click.echo(f"{arch} ({model.variant}) with {binarizer} on {dataset} "
+               f"({shape.in_channels}×{shape.image_size}×{shape.image_size}, "
+               f"{shape.num_classes} classes)")
+    click.echo(table.to_string(index=False))
+    total = complexity(model)
+    click.echo(f"total: {total['params']:,} parameters ({total['binary_params']:,} binary, the "
+               f"rest incl. BatchNorm at 32 bits), {total['size_bits'] / 8 / 2**20:.2f} MiB; "
+               f"{total['bops']:,} BOPs + {total['flops']:,} FLOPs = {total['ops']:,.0f} OPs "
+               "per image (OPs = BOPs/64 + FLOPs)")
 
 
 @cli.command("eval")

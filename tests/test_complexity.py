@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnnbench.models import build_model, complexity
+from bnnbench.models import build_model, complexity, layer_table, list_archs, list_families
 
 
 def _meta(arch, family="cifar", binarizer="sign_ste", **kw):
@@ -61,3 +61,28 @@ def test_real_model_matches_meta_and_state_is_restored():
     model.eval()
     complexity(model)
     assert not model.training
+
+
+@pytest.mark.parametrize("family, arch", [(f, a) for f in list_families() for a in list_archs(f)])
+def test_layer_table_sums_to_the_counts_the_report_uses(family, arch):
+    with torch.device("meta"):
+        model = build_model(arch, "recu", family=family)
+    rows, total = layer_table(model), complexity(model)
+    assert sum(r["bops"] for r in rows) == total["bops"] > 0
+    assert sum(r["flops"] for r in rows) == total["flops"] > 0
+    assert sum(r["binary_params"] for r in rows) == total["binary_params"]
+    layer_params = sum(r["binary_params"] + r["real_params"] for r in rows)
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)
+    bn = sum(p.numel() for m in model.modules() if isinstance(m, norms) for p in m.parameters())
+    assert layer_params + bn == total["params"]          # every parameter is in a row or a BN
+    assert rows[0]["bits"] == rows[-1]["bits"] == "32/32"  # first and last stay real
+
+
+def test_cli_summary_prints_the_table_and_totals(capsys):
+    from bnnbench.cli import main
+
+    main(["summary", "--arch", "resnet20", "--binarizer", "recu"])
+    out = capsys.readouterr().out
+    assert "stages.0.0.conv1 BinaryConv2d   1/1" in out
+    total = complexity(build_model("resnet20", "recu"))
+    assert f"total: {total['params']:,} parameters ({total['binary_params']:,} binary" in out

@@ -21,7 +21,7 @@ from torch import nn
 from .. import registry
 from ..errors import BnnbenchError
 from . import cifar_resnet, imagenet_resnet, vgg
-from .complexity import complexity
+from .complexity import complexity, layer_table
 
 _ARCHS: dict[str, dict[str, Callable[..., nn.Module]]] = {
     "cifar": {
@@ -86,4 +86,4 @@ def build_model(arch: str, binarizer: Any, *, family: str = "cifar", in_channels
     return model
 
 
-__all__ = ["build_model", "complexity", "list_archs", "list_families"]
+__all__ = ["build_model", "complexity", "layer_table", "list_archs", "list_families"]

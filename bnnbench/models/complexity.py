@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..nn import BinaryLayer, binary_layers
+from ..nn import BinaryLayer
 
 
 def _macs(module: nn.Module, output: Tensor) -> int:
@@ -30,19 +30,25 @@ def _is_binary(module: nn.Module) -> bool:
     return isinstance(module, BinaryLayer) and module.binarizer.binary
 
 
-def complexity(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> dict[str, int | float]:
-    """Counts for one image of `input_shape` (C, H, W); default `model.input_shape`.
-
-    Returns bops, flops, ops (= bops/64 + flops), fp_equivalent_macs (= bops + flops, what the
-    model would cost in full precision), params, binary_params (binary weights) and size_bits.
-    The model's train/eval state is restored; works on a meta-device model too (no compute).
-    """
+def layer_table(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> list[dict]:
+    """One row per conv/linear layer in forward order, for one image of `input_shape` (C, H, W;
+    default `model.input_shape`): name, kind, bits (weights/activations: "1/1" or "32/32"),
+    output shape, binary_params (its binary weights), real_params (every other parameter of
+    the layer, its binarizer's state such as ReCU's α included), bops and flops. The model's
+    train/eval state is restored; works on a meta-device model too (no compute)."""
     shape = tuple(input_shape if input_shape is not None else model.input_shape)
-    counts = {"bops": 0, "flops": 0}
+    names = {module: name for name, module in model.named_modules()}
+    rows: list[dict] = []
 
     def hook(module: nn.Module, inputs, output: Tensor) -> None:
-        key = "bops" if _is_binary(module) else "flops"
-        counts[key] += _macs(module, output)
+        binary = _is_binary(module)
+        params = sum(p.numel() for p in module.parameters())
+        rows.append({"layer": names[module], "kind": type(module).__name__,
+                     "bits": "1/1" if binary else "32/32", "output": tuple(output.shape[1:]),
+                     "binary_params": module.weight.numel() if binary else 0,
+                     "real_params": params - (module.weight.numel() if binary else 0),
+                     "bops": _macs(module, output) if binary else 0,
+                     "flops": 0 if binary else _macs(module, output)})
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.Linear))]
@@ -56,11 +62,20 @@ def complexity(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
         for h in handles:
             h.remove()
         model.train(was_training)
+    return rows
 
+
+def complexity(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> dict[str, int | float]:
+    """Counts for one image of `input_shape` (C, H, W); default `model.input_shape`: the sums
+    of `layer_table` and the model's parameters.
+
+    Returns bops, flops, ops (= bops/64 + flops), fp_equivalent_macs (= bops + flops, what the
+    model would cost in full precision), params, binary_params (binary weights) and size_bits.
+    """
+    rows = layer_table(model, input_shape)
     params = sum(p.numel() for p in model.parameters())
-    binary_params = sum(layer.weight.numel() for layer in binary_layers(model)
-                        if _is_binary(layer))
-    bops, flops = counts["bops"], counts["flops"]
+    binary_params = sum(r["binary_params"] for r in rows)
+    bops, flops = sum(r["bops"] for r in rows), sum(r["flops"] for r in rows)
     return {
         "bops": bops,
         "flops": flops,
