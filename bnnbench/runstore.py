@@ -190,6 +190,15 @@ def load_latest_checkpoint(cell_dir: Path) -> tuple[dict | None, str | None]:
     return state, f"{problem}; resuming from {previous.name}, one epoch earlier"
 
 
+def remove_partial_writes(cell_dir: Path) -> None:
+    """Delete the temporary files of atomic writes that a kill interrupted (".<record>.xxxx");
+    call it only while holding the cell's lock, when no write can be in flight."""
+    records = (CONFIG, METRICS, RESULT, CHECKPOINT, PREVIOUS, ERROR_LOG)
+    for path in Path(cell_dir).iterdir():
+        if any(path.name.startswith(f".{name}.") for name in records) and path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def drop_previous_checkpoint(cell_dir: Path) -> None:
     """Remove checkpoint.prev.pt once the cell has finished (its final weights are kept)."""
     Path(cell_dir, PREVIOUS).unlink(missing_ok=True)

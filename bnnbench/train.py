@@ -66,6 +66,7 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
 
 
 def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool) -> dict:
+    runstore.remove_partial_writes(out_dir)   # of a process killed while it wrote
     try:
         return _CellRun(cfg, out_dir).train(progress)
     except (KeyboardInterrupt, SystemExit):

@@ -72,3 +72,18 @@ def test_a_cell_being_trained_is_refused_to_a_second_process(tmp_path):
     done = subprocess.run(argv, capture_output=True, text=True)      # the lock is gone
     assert done.returncode == 0, done.stderr
     assert runstore.status(out) == "finished"
+
+
+def test_partial_writes_of_a_killed_process_are_removed_on_resume(tmp_path):
+    from bnnbench.cell import CellConfig
+    from bnnbench.train import train_cell
+
+    cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="xnor", epochs=1,
+                     subset=64, device="cpu")
+    debris = [tmp_path / ".checkpoint.pt.iimxnane", tmp_path / ".metrics.jsonl.h3rjc9w9"]
+    for path in debris:            # what a SIGKILL in the middle of an atomic write leaves
+        path.write_bytes(b"\0" * 100)
+    keep = tmp_path / ".my-notes"
+    keep.write_text("not ours")
+    train_cell(cfg, tmp_path, progress=False)
+    assert not any(p.exists() for p in debris) and keep.exists()

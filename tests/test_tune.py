@@ -5,8 +5,6 @@ starts the command in a subprocess (its own Ray) and kills that driver with SIGK
 """
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -158,13 +156,9 @@ def test_killed_driver_resumes_every_cell_once(ray_session, tmp_path, capsys):
         while not list(store.glob("*/result.json")):
             assert driver.poll() is None and time.time() < deadline, "no cell finished"
             time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait()
-    finally:
-        with pytest.raises(ProcessLookupError):  # Ray's processes of that driver, by group id
-            for _ in range(50):
-                os.killpg(driver.pid, signal.SIGKILL)
-                time.sleep(0.1)
+    finally:   # the driver, then Ray's processes of its session (workers have own groups)
+        from test_kill_faults import kill_session
+        kill_session(driver)
     done = {p.parent.name: snapshot(p.parent) for p in store.glob("*/result.json")}
     assert 1 <= len(done) < 3
 
