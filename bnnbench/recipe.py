@@ -2,9 +2,10 @@
 
 A recipe is a flat dict per stage. Precedence, lowest first: the dataset's generic defaults,
 the binarizer's official recipe (`Binarizer.recipe(dataset, arch)`), the cell's `recipe`, its
-`epochs`, its `stage_recipes[stage]` (the most specific wins), then `budget` scales the epochs. The stage's binarizer parameters follow the
-same rule: the class defaults, then the official recipe's values for that stage, then what the
-user set (the cell's binarizer spec, then its recipe's and stage recipe's `binarizer` tables).
+`epochs`, its `stage_recipes[stage]` (the most specific wins), then `budget` scales the
+epochs. The stage's binarizer parameters follow the same rule: the class defaults, then the
+official recipe's values for that stage, then what the user set (the cell's binarizer spec,
+then its recipe's and stage recipe's `binarizer` tables).
 Only values the user set win over the official recipe: the cell keeps them apart from the
 defaults (`registry.given_params`). Hyper-parameters live here in one place.
 
