@@ -24,7 +24,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'bnnbench' has no attribute '{name}'")
 
 __all__ = [
-    *_LAZY, "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign", "channel_dims",
+    *_LAZY, "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign",
+    "channel_dims",
     "channel_scale", "channel_view", "clamp_inclusive", "ede_sign", "get", "list_binarizers",
     "load_plugins", "magnitude_aware_sign", "make",
     "per_sample_variance_normalise", "register", "resolve", "sign_clipped_ste",
