@@ -224,3 +224,23 @@ def test_list_recipe_prints_what_each_stage_trains_with(capsys):
     assert code == 0 and "t_min=0.1, t_max=5.0" in out and "lr=0.007" in out
     code, out, err = run_main(capsys, "list", "biper", "--recipe", "cifar100")
     assert code == 2 and "unknown dataset 'cifar100'" in err and err.count("\n") == 1
+
+
+def test_report_finds_a_plugin_from_the_run_record(tmp_path, capsys, clean_registry):
+    f = write_plugin(tmp_path, "recorded_plugin")
+    out = tmp_path / "store" / "cell"
+    code, _, err = run_main(capsys, "train", "--dataset", "digits", "--arch", "resnet20",
+                            "--binarizer", "recorded_plugin", "--plugin", str(f), "--epochs",
+                            "1", "--subset", "64", "--device", "cpu", "--out", str(out))
+    assert code == 0, err
+    registry._REGISTRY.pop("recorded_plugin")          # a new session: nothing loaded
+    for name in [m for m in sys.modules if m.startswith("bnnbench_plugin_recorded")]:
+        del sys.modules[name]
+    code, csv, err = run_main(capsys, "report", str(out.parent), "--out",
+                              str(tmp_path / "report"), "--no-figures", "--format", "csv")
+    assert code == 0, err
+    import io
+
+    import pandas as pd
+    row = pd.read_csv(io.StringIO(csv)).set_index("binarizer").loc["recorded_plugin"]
+    assert row["n_seeds"] == 1 and row["bops"] > 0 and row["n_stale"] == 0
