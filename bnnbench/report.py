@@ -114,9 +114,15 @@ def _cell_row(cell: dict, *, path: str, cell_id: str | None, status: str) -> dic
 
 
 def _read_cell(cell_dir: Path) -> dict:
+    """One row from a cell folder; each record is read once (metrics.jsonl only by
+    runstore.damage)."""
+    problem = runstore.damage(cell_dir)
+    if problem:
+        return _damaged_row(cell_dir, problem)
     config = runstore.read_json(cell_dir / runstore.CONFIG)
     cell = config.get("cell", {})
-    status = "stale" if stale_reason(config) else runstore.status(cell_dir)
+    result = runstore.read_result(cell_dir)
+    status = "stale" if stale_reason(config) else runstore.status_of(cell_dir, result)
     row = _cell_row(cell, path=str(cell_dir), cell_id=config.get("cell_id") or cell_dir.name,
                     status=status)
     model = config.get("model") or {}
@@ -124,7 +130,6 @@ def _read_cell(cell_dir: Path) -> dict:
     planned = [s.get("recipe", {}).get("epochs") for s in stages]
     last_stage_bz = (stages[-1].get("recipe", {}).get("binarizer") or {}) if stages else {}
     eff = {**row["binarizer_params"], **last_stage_bz}  # what the final stage really trained with
-    result = runstore.read_result(cell_dir)
     finished = status == "finished"
     row.update({
         "variant": model.get("variant"), "family": model.get("family"),
@@ -181,8 +186,7 @@ def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) ->
                 continue
             seen_paths.add(key)
             try:
-                problem = runstore.damage(cell_dir)
-                rows.append(_damaged_row(cell_dir, problem) if problem else _read_cell(cell_dir))
+                rows.append(_read_cell(cell_dir))
             except OSError as exc:
                 rows.append(_damaged_row(cell_dir, f"{cell_dir} cannot be read ({exc})"))
     ids = {r["cell_id"] for r in rows}

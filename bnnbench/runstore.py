@@ -241,7 +241,12 @@ def status(cell_dir: Path) -> str:
     cell_dir = Path(cell_dir)
     if damage(cell_dir):
         return "damaged"
-    result = read_result(cell_dir)
+    return status_of(cell_dir, read_result(cell_dir))
+
+
+def status_of(cell_dir: Path, result: dict) -> str:
+    """`status` of a folder already known to read back, from its result.json dict (so a
+    caller that has checked `damage` and read the result reads nothing twice)."""
     if result:
         return result.get("status", "failed")
     if (cell_dir / CHECKPOINT).exists() or (cell_dir / METRICS).exists():

@@ -164,6 +164,7 @@ class _CellRun:
         self.position = (0, 0)            # (stage index, next epoch within it)
         self.stage_start: dict[str, Any] | None = None  # weights a later stage starts from
         self.stage_start_top1: float | None = None      # their test top-1
+        self.trained_binarizer: dict[str, Any] = {}     # the live values of the stage
         self.optimizer_state = None
         self._write_config_or_resume()
 
@@ -217,10 +218,10 @@ class _CellRun:
     def _record_stage(self, index: int) -> None:
         """config.json's binarizer parameters of stage `index`, read back from the live layers
         that train it (what trains is what is recorded)."""
+        self.trained_binarizer = _live_binarizer_config(self.model, self.stages[index][0])
         path = self.out_dir / runstore.CONFIG
         config = runstore.read_json(path)
-        config["stages"][index]["recipe"]["binarizer"] = _live_binarizer_config(
-            self.model, self.stages[index][0])
+        config["stages"][index]["recipe"]["binarizer"] = self.trained_binarizer
         runstore.write_json(path, config)
 
     def _save_checkpoint(self, optimizer) -> None:
@@ -228,8 +229,7 @@ class _CellRun:
             # the cell and the binarizer parameters the weights trained with (BiPer's ω0)
             # travel with them, so a checkpoint is never evaluated with another configuration
             "cell_id": self.cell_id, "cell": self.cfg.to_dict(),
-            "binarizer": {"name": self.cfg.binarizer["name"], **_live_binarizer_config(
-                self.model, self.stages[self.position[0]][0])},
+            "binarizer": {"name": self.cfg.binarizer["name"], **self.trained_binarizer},
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "position": list(self.position), "metrics": self.metrics,
