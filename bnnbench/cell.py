@@ -33,6 +33,7 @@ class CellConfig:
     recipe: dict = field(default_factory=dict)         # overrides for every stage
     stage_recipes: dict = field(default_factory=dict)  # {stage: {key: value}} overrides
     epochs: int | None = None                  # override every stage's epochs
+    total_epochs: int | None = None            # epochs of all stages together (split by ratio)
     budget: float = 1.0                        # fraction of each stage's epochs (at least 1)
     subset: int | None = None                  # train on the first N images only (quick runs)
     data_dir: str | None = None                # where the dataset lives (see bnnbench.data)
@@ -52,7 +53,7 @@ class CellConfig:
         dataset, arch, binarizer and its parameters, seed, epochs, budget, subset, recipes and
         stages (recipe.stage_recipes). The grid file, the CLI and Python all come here."""
         check_dataset_arch(self.dataset, self.arch)
-        for key in ("seed", "epochs", "budget", "subset"):
+        for key in ("seed", "epochs", "total_epochs", "budget", "subset"):
             check_scalar(key, getattr(self, key))
         stage_recipes(self.resolved())
         return self
@@ -78,6 +79,7 @@ class CellConfig:
 SCALARS = {
     "seed": (int, None, None, "an integer"),
     "epochs": (int, 1, None, "a number of epochs >= 1"),
+    "total_epochs": (int, 1, None, "a number of epochs >= 1"),
     "budget": (float, 0.0, 1.0, "a fraction in (0, 1]"),
     "subset": (int, 1, None, "a number of images >= 1"),
 }
@@ -156,7 +158,9 @@ def check_folder(cfg: CellConfig, out_dir: Path) -> None:
     if not path.exists():
         return
     recorded = read_json(path)
-    old, new = comparable(recorded["cell"]), comparable(cfg.to_dict())
+    # through CellConfig: a record written before a field existed gets its default
+    old = comparable(CellConfig.from_dict(recorded["cell"]).to_dict())
+    new = comparable(cfg.to_dict())
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "

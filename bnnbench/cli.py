@@ -125,6 +125,8 @@ def _stage_key_values(items) -> dict:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--epochs", type=int,
               help=f"Every stage's epochs (a --stage-recipe STAGE:epochs=N wins). {SHORTENED}")
+@click.option("--total-epochs", type=int,
+              help="Epochs of all stages together, split over the stages in the recipe's ratio.")
 @click.option("--budget", type=float, default=1.0, show_default=True,
               help=f"Fraction of each stage's epochs, for short comparisons. {SHORTENED}")
 @click.option("--subset", type=int, help="Train on the first N images only.")
@@ -136,8 +138,9 @@ def _stage_key_values(items) -> dict:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: results/runs/train/<cell-id>).")
 @plugin_option
-def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epochs, budget,
-              subset, data_dir, device, compile_, threads, out, plugins):
+def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epochs,
+              total_epochs, budget, subset, data_dir, device, compile_, threads, out,
+              plugins):
     """Train one cell; rerunning the same command resumes it."""
     from .cell import CellConfig
     from .train import train_cell
@@ -147,7 +150,8 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
                      binarizer={"name": binarizer, **_key_values(params, "--param")},
                      seed=seed, recipe=_key_values(recipe, "--recipe"),
                      stage_recipes=_stage_key_values(stage_recipe), epochs=epochs,
-                     budget=budget, subset=subset, data_dir=data_dir, device=device,
+                     total_epochs=total_epochs, budget=budget, subset=subset,
+                     data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
     out = out or Path("results/runs/train") / cfg.cell_id()
     result = train_cell(cfg, out, threads=threads)
@@ -178,12 +182,15 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
 @click.option("--epochs", type=int,
               help=f"Every stage's epochs of every cell (a grid's [stage.*] epochs win). "
                    f"{SHORTENED}")
+@click.option("--total-epochs", type=int,
+              help="Epochs of all stages of every cell together, split over a two-stage "
+                   "method's stages in its recipe's ratio (replaces the grid's epochs).")
 @click.option("--budget", type=float,
               help=f"Fraction of each stage's epochs (0 < b <= 1). {SHORTENED}")
 @click.option("--subset", type=int, help="Train on the first N images only.")
 @plugin_option
 def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, max_concurrent,
-            retry_failed, rerun_stale, dry_run, epochs, budget, subset, plugins):
+            retry_failed, rerun_stale, dry_run, epochs, total_epochs, budget, subset, plugins):
     """Run a grid of cells with Ray Tune; rerunning the same command skips finished cells and
     resumes interrupted ones. Exits 1 unless every cell of the grid is finished and current
     (a cell failed, cannot be read, or is stale)."""
@@ -192,7 +199,8 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
     from . import grid as grids, tune as tuning
 
     t0 = time.time()
-    grid = grids.load_grid(grid_name, plugins=plugins, epochs=epochs, budget=budget,
+    grid = grids.load_grid(grid_name, plugins=plugins, epochs=epochs,
+                           total_epochs=total_epochs, budget=budget,
                            subset=subset, data_dir=str(Path(data_dir).resolve()) if data_dir
                            else None)
     store = (out or tuning.default_store(grid)).expanduser().resolve()

@@ -12,6 +12,8 @@ Keys (top level)
                               {name = "biper", omega0 = 30}; a list-valued param is an axis
   seeds        int | [int]    a count n (seeds 0..n-1) or an explicit list (default 1)
   epochs       int            override every stage's epochs (CellConfig.epochs)
+  total_epochs int            epochs of all stages together, split over a two-stage method's
+                              stages in its recipe's ratio (CellConfig.total_epochs)
   budget       float          fraction of each stage's epochs, in (0, 1] (at least 1 epoch)
   subset       int            train on the first N images only (quick runs)
   data_dir     str            where the datasets live (relative to the grid file)
@@ -57,7 +59,8 @@ from .errors import BnnbenchError
 RECIPE_KEYS = [k for k in recipes.RECIPE_KEYS if k != "binarizer"]
 TOP_KEYS: dict[str, Any] = {
     "name": str, "description": str, "datasets": None, "archs": None, "binarizers": None,
-    "seeds": None, "epochs": int, "budget": float, "subset": int, "data_dir": str,
+    "seeds": None, "epochs": int, "total_epochs": int, "budget": float, "subset": int,
+    "data_dir": str,
     "plugins": list, "compile": bool, "recipe": dict, "stage": dict, "binarizer": dict,
 }
 
@@ -228,14 +231,17 @@ def _merge_stages(*layers: dict[str, dict]) -> dict[str, dict]:
 
 # --- loading -----------------------------------------------------------------------------
 def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=(),
-              epochs: int | None = None, budget: float | None = None,
-              subset: int | None = None, device: str | None = None) -> Grid:
-    """Read and expand a grid file; keyword arguments override the file's values."""
+              epochs: int | None = None, total_epochs: int | None = None,
+              budget: float | None = None, subset: int | None = None,
+              device: str | None = None) -> Grid:
+    """Read and expand a grid file; keyword arguments override the file's values (`epochs`
+    per stage also drops the file's `total_epochs`, and `total_epochs` the file's `epochs`)."""
     path = find_grid(name_or_path)
-    for option, value in (("--epochs", epochs), ("--budget", budget), ("--subset", subset)):
+    for option, value in (("--epochs", epochs), ("--total-epochs", total_epochs),
+                          ("--budget", budget), ("--subset", subset)):
         if value is not None:
             try:
-                check_scalar(option[2:], value)
+                check_scalar(option[2:].replace("-", "_"), value)
             except BnnbenchError as exc:
                 raise BnnbenchError(f"{option}: {exc}") from None
     try:
@@ -325,8 +331,10 @@ def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=
     recipe = _recipe(ctx, ("recipe",), raw.get("recipe", {}))
     stages = _stages(ctx, ("stage",), raw.get("stage", {}), all_stages)
 
+    given = epochs is not None or total_epochs is not None  # the command line's epochs win
     scalars = dict(
-        epochs=epochs if epochs is not None else raw.get("epochs"),
+        epochs=epochs if given else raw.get("epochs"),
+        total_epochs=total_epochs if given else raw.get("total_epochs"),
         budget=budget if budget is not None else raw.get("budget", 1.0),
         subset=subset if subset is not None else raw.get("subset"),
     )

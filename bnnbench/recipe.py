@@ -2,16 +2,20 @@
 
 A recipe is a flat dict per stage. Precedence, lowest first: the dataset's generic defaults,
 the binarizer's official recipe (`Binarizer.recipe(dataset, arch)`), the cell's `recipe`, its
-`epochs`, its `stage_recipes[stage]` (the most specific wins), then `budget` scales the
-epochs. The stage's binarizer parameters follow the same rule: the class defaults, then the
+`epochs`, its `stage_recipes[stage]` (the most specific wins); then `total_epochs` splits one
+budget over the stages in the ratio of those epochs, and `budget` scales the epochs. The stage's binarizer parameters follow the same rule: the class defaults, then the
 official recipe's values for that stage, then what the user set (the cell's binarizer spec,
 then its recipe's and stage recipe's `binarizer` tables).
 Only values the user set win over the official recipe: the cell keeps them apart from the
 defaults (`registry.given_params`). Hyper-parameters live here in one place.
 
-Shortened stages (`epochs`, `budget`): the epochs are scaled first (at least 1), then a warm-up
-is kept only while it fits in the first half of the stage's schedule, so e.g. BiPer's 5-epoch
-warm-up survives a 10-epoch stage but becomes 2 epochs in a 4-epoch one.
+Total budget (`total_epochs`): every binarizer gets the same epochs however many stages it
+trains, e.g. 12 total epochs are 8 + 4 for BiPer's 600 + 300-epoch CIFAR-10 recipe and 6 + 6
+for ReActNet's 256 + 256 (largest remainders, at least one epoch per stage).
+
+Shortened stages (`epochs`, `total_epochs`, `budget`): the epochs are scaled first (at least
+1), then a warm-up is kept only while it fits in the first half of the stage's schedule, so
+e.g. BiPer's 5-epoch warm-up survives a 10-epoch stage but becomes 2 epochs in a 4-epoch one.
 """
 from __future__ import annotations
 
@@ -118,9 +122,29 @@ def stage_recipes(cfg) -> list[tuple[str, dict[str, Any]]]:
             params.update(cls.check_params(checked.pop("binarizer", {})))
             recipe.update(checked)
         recipe["binarizer"] = cls.check_config(params)
-        _shorten(recipe, cfg.budget)
         out.append((stage, recipe))
+    if cfg.total_epochs is not None:
+        split_total(out, cfg.total_epochs)
+    for _, recipe in out:
+        _shorten(recipe, cfg.budget)
     return out
+
+
+def split_total(stages: list[tuple[str, dict[str, Any]]], total: int) -> None:
+    """Set the stages' epochs to `total` in all, in the ratio of their current epochs
+    (largest remainders, earlier stages first on equal remainders; at least 1 each)."""
+    if total < len(stages):
+        raise BnnbenchError(f"total_epochs {total} is less than the {len(stages)} stages of "
+                            "this binarizer (at least one epoch each): raise total_epochs")
+    weights = [recipe["epochs"] for _, recipe in stages]
+    spare = total - len(stages)       # after the one epoch every stage gets
+    shares = [spare * w / sum(weights) for w in weights]
+    epochs = [1 + math.floor(s) for s in shares]
+    by_remainder = sorted(range(len(stages)), key=lambda i: (math.floor(shares[i]) - shares[i], i))
+    for i in by_remainder[:total - sum(epochs)]:
+        epochs[i] += 1
+    for (_, recipe), n in zip(stages, epochs):
+        recipe["epochs"] = n
 
 
 def _shorten(recipe: dict[str, Any], budget: float) -> None:

@@ -5,9 +5,10 @@ One folder per cell, `<store>/<cell-id>/`, holding
                   each stage's resolved recipe with the binarizer values read from the layers
                   that trained ("stages"), code and library versions, device
   metrics.jsonl   one JSON object per finished epoch (keys: stage, epoch, global_epoch, lr,
-                  train_loss, train_top1, test_loss, top1, top5, seconds, images_per_s, qe, b)
+                  train_loss, train_top1, test_loss, top1, top5, seconds, images_per_s,
+                  steps (optimiser steps of the epoch), qe, b)
   result.json     written once at the end: status "finished" or "failed" (+ error), final and
-                  best top1/top5, params, epochs, seconds
+                  best top1/top5, params, epochs (of all stages), steps, seconds
   checkpoint.pt   the latest checkpoint (resume) and, at the end, the final weights
   checkpoint.prev.pt   the checkpoint before it, kept while a cell trains: a damaged latest
                   one costs one epoch, not the cell (removed when the cell finishes)

@@ -90,6 +90,13 @@ def _git_version() -> str | None:
     return out.stdout.strip() or None
 
 
+def _total_steps(metrics: list[dict]) -> int | None:
+    """Optimiser steps of all stages; None when an epoch of an older bnnbench did not count
+    them (resumed across versions)."""
+    steps = [row.get("steps") for row in metrics]
+    return None if None in steps else sum(steps)
+
+
 def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + stage_index * 10_007 + epoch)
 
@@ -296,7 +303,7 @@ class _CellRun:
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         hits = torch.zeros((), device=self.device, dtype=torch.long)
-        seen = 0
+        seen = steps = 0
         if self.cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
@@ -306,6 +313,7 @@ class _CellRun:
             loss_sum += loss * y.numel()
             hits += (logits.argmax(1) == y).sum()
             seen += y.numel()
+            steps += 1
         train_loss = loss_sum.item() / seen
         train_seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
@@ -319,7 +327,7 @@ class _CellRun:
         return {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
                 "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
                 **test, "seconds": time.perf_counter() - t0,
-                "images_per_s": seen / train_seconds, "qe": qe, "b": b}
+                "images_per_s": seen / train_seconds, "steps": steps, "qe": qe, "b": b}
 
     def _finish(self) -> dict:
         last = self.metrics[-1]
@@ -328,6 +336,7 @@ class _CellRun:
             "best_top1": max(r["top1"] for r in self.metrics),
             "best_top5": max(r["top5"] for r in self.metrics),
             "params": self.params, "epochs": len(self.metrics),
+            "steps": _total_steps(self.metrics),
             "seconds": sum(r["seconds"] for r in self.metrics),
             "images_per_s": sum(r["images_per_s"] for r in self.metrics) / len(self.metrics),
             "qe": last["qe"], "b": last["b"], "device": str(self.device)}
