@@ -1,12 +1,16 @@
 """The report's figures (seaborn, PNG + SVG), drawn from `report`'s DataFrames.
 
   top1_<dataset>        our final top-1 per binarizer (mean ± sd over seeds) beside the
-                        published number, one panel per architecture
+                        published number, one panel per architecture on a shared y-axis,
+                        each label with its seeds (n) and total epochs
   curves_<dataset>      test top-1 against the global epoch, one line per cell
   qe_omega0             BiPer's Fig. 3: the closed-form QE against ω0 for several b, and the
                         same against s = b·ω0, with the measured QE of trained cells on it
   omega0_sweep_<...>    BiPer's Fig. 4a–c: top-1, QE and b against ω0, when cells of one
-                        dataset/arch/binarizer were trained with several ω0
+                        dataset/arch/binarizer were trained with several ω0; one line per
+                        setting that differs otherwise (other swept values, total epochs)
+Every figure is at most 1600 px wide at its 150 dpi; the QE figure is drawn only when a cell
+of a binarizer with an ω0 is in the store.
 Figures are built on matplotlib Figure objects with the Agg canvas, never through pyplot's
 global state, so the report works headless and never changes the caller's backend.
 """
@@ -26,8 +30,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .analysis import QE_LIMIT, qe_closed_form
+from .collect import LEFT_OUT
 
 QE_B_VALUES = (0.01, 0.02, 0.05, 0.1)   # Laplace scales b = mean|W| drawn in Fig. 3
+DPI = 150
+MAX_WIDTH_IN = 1600 / DPI               # a figure per dataset fits a screen and a page
 OMEGA0_MAX = 100.0
 _OURS, _PUBLISHED = "ours (mean ± sd over seeds)", "published"
 _PALETTE = {_OURS: "tab:blue", _PUBLISHED: "0.25"}
@@ -41,10 +48,10 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, stem: Path) -> list[Path]:
-    """Write `stem`.png (150 dpi) and `stem`.svg."""
+    """Write `stem`.png (DPI) and `stem`.svg."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[0], dpi=DPI)
     fig.set_layout_engine("none")  # keep the layout just computed: the SVG looks the same
     fig.savefig(paths[1])
     return paths
@@ -77,8 +84,9 @@ def plot_top1(cells: pd.DataFrame, board: pd.DataFrame, dataset: str) -> Figure 
     archs = list(dict.fromkeys(_arch_label(rows)))
     labels = list(dict.fromkeys(_label(rows)))  # the board's (sorted) order in every panel
     per_arch = [max(1.5, _label(rows[_arch_label(rows) == a]).nunique()) for a in archs]
-    fig = _figure(min(max(1.6 * sum(per_arch) + 1.0 * len(archs), 6.5), 24), 4.8)
-    axes = fig.subplots(1, len(archs), squeeze=False, width_ratios=per_arch)[0]
+    width = min(max(0.9 * sum(per_arch) + 0.6 * len(archs), 6.5), MAX_WIDTH_IN)
+    fig = _figure(width, 5.2)
+    axes = fig.subplots(1, len(archs), squeeze=False, width_ratios=per_arch, sharey=True)[0]
     for ax, arch in zip(axes, archs):
         sub = data[data["arch"] == arch]
         present = set(_label(rows[_arch_label(rows) == arch]))  # incl. rows with no result yet
@@ -91,16 +99,20 @@ def plot_top1(cells: pd.DataFrame, board: pd.DataFrame, dataset: str) -> Figure 
         ax.set_title(arch)
         ax.set_xlabel("")
         ax.set_ylabel("test top-1 (%)" if ax is axes[0] else "")
+        here = rows[_arch_label(rows) == arch]
+        budget = dict(zip(_label(here), here["epochs"].map(
+            lambda e: "" if pd.isna(e) else f", {int(e)} ep")))
         n = sub[sub["kind"] == _OURS]["label"].value_counts()
-        rotate = max(map(len, order), default=0) > 8
+        rotate = max(map(len, order), default=0) > 8 or len(order) > 5
         ax.set_xticks(range(len(order)), [f"{lab}{', ' if rotate else chr(10)}n={n.get(lab, 0)}"
-                                          for lab in order])
-        ax.tick_params(axis="x", rotation=30 if rotate else 0)
+                                          f"{budget[lab]}" for lab in order])
+        ax.tick_params(axis="x", rotation=40 if rotate else 0)
         for tick in ax.get_xticklabels():
             tick.set_horizontalalignment("right" if tick.get_rotation() else "center")
         ax.grid(axis="y", alpha=0.4)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
+    _pad_ylim(axes[0])
     handles, texts = axes[0].get_legend_handles_labels()
     kinds = set(data["kind"])
     keep = [(h, t) for h, t in zip(handles, texts) if t in kinds]
@@ -111,9 +123,8 @@ def plot_top1(cells: pd.DataFrame, board: pd.DataFrame, dataset: str) -> Figure 
     return fig
 
 
-def _annotate_top1(ax, sub: pd.DataFrame, order: list[str], min_span: float = 4.0) -> None:
-    """Write each value beside its marker, say where we have no run, and never zoom in to
-    less than `min_span` points, so a 0.8-point gap does not look like a chasm."""
+def _annotate_top1(ax, sub: pd.DataFrame, order: list[str]) -> None:
+    """Write each value beside its marker and say where we have no run."""
     means = sub.groupby(["label", "kind"])["top1"].agg(["mean", "count"])
     for x, label in enumerate(order):
         for kind, sign in ((_OURS, -1), (_PUBLISHED, 1)):  # markers sit at x ∓ dodge/2
@@ -127,6 +138,11 @@ def _annotate_top1(ax, sub: pd.DataFrame, order: list[str], min_span: float = 4.
             ax.annotate("no finished run", (x - _DODGE / 2, 0.03),
                         xycoords=("data", "axes fraction"),
                         ha="center", fontsize="x-small", color="0.4", style="italic")
+
+
+def _pad_ylim(ax, min_span: float = 4.0) -> None:
+    """Room for the markers at the edges of the (shared) y-axis, and never a zoom to less
+    than `min_span` points, so a 0.8-point gap does not look like a chasm."""
     lo, hi = ax.get_ylim()
     lo, hi = lo - 0.08 * (hi - lo), hi + 0.08 * (hi - lo)  # room for the markers at the edges
     ax.set_ylim(lo, hi)
@@ -146,8 +162,8 @@ def plot_curves(metrics: pd.DataFrame, dataset: str) -> Figure | None:
     archs = list(dict.fromkeys(data["arch_label"]))
     ncols = min(3, len(archs))
     nrows = math.ceil(len(archs) / ncols)
-    fig = _figure(4.8 * ncols + 1.8, 3.6 * nrows)
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig = _figure(min(3.4 * ncols + 2.4, MAX_WIDTH_IN), 3.6 * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
     hue_order = sorted(data["label"].unique())
     palette = dict(zip(hue_order, sns.color_palette("tab10", len(hue_order))))
     stages = list(dict.fromkeys(data["stage"].dropna()))
@@ -206,7 +222,7 @@ def plot_qe(cells: pd.DataFrame) -> tuple[Figure, pd.DataFrame]:
     b_all = list(QE_B_VALUES) + list(measured["b"])
     norm = LogNorm(min(b_all) / 1.5, max(b_all) * 1.5)  # no curve at the palette's pale end
     cmap = sns.color_palette("viridis_r", as_cmap=True)
-    fig = _figure(12, 4.4)
+    fig = _figure(MAX_WIDTH_IN, 4.4)
     ax_w, ax_s = fig.subplots(1, 2)
     for b in QE_B_VALUES:
         curve = data[data["curve"] == f"b={b:g}"]
@@ -249,21 +265,35 @@ def plot_qe(cells: pd.DataFrame) -> tuple[Figure, pd.DataFrame]:
 
 # --- BiPer's Fig. 4a-c: the ω0 sweep -------------------------------------------------------------
 def sweeps(cells: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
-    """((dataset, arch, variant, binarizer), finished cells) with more than one ω0."""
+    """((dataset, arch, variant, binarizer), finished cells) with more than one ω0; each cell's
+    `series` names what else differs between them (other swept settings, total epochs), so
+    that cells of different settings are never joined into one line."""
     fin = cells[(cells["status"] == "finished")].dropna(subset=["omega0"])
     out = []
     for key, group in fin.groupby(["dataset", "arch", "variant", "binarizer"], sort=True):
         if group["omega0"].nunique() > 1:
-            out.append((key, group))
+            out.append((key, group.assign(series=_series(group))))
     return out
+
+
+def _series(group: pd.DataFrame) -> pd.Series:
+    """Per cell, its settings other than ω0, with its total epochs where those differ."""
+    rest = group["setting"].map(lambda s: "; ".join(
+        part for part in s.split("; ") if part and not part.startswith("omega0=")))
+    if group["epochs"].nunique() > 1:
+        epochs = group["epochs"].map(lambda e: f"{e:.0f} epochs")
+        rest = (rest + "; " + epochs).str.strip("; ")
+    return rest
 
 
 def plot_sweep(group: pd.DataFrame, published: float | None = None, source: str = "") -> Figure:
     """Three panels against ω0: final top-1, measured QE (with the closed form at the measured
     b), and b; `published` (if any) is drawn as a line, labelled with its `source`."""
     first = group.iloc[0]
-    fig = _figure(12.5, 3.8)
+    fig = _figure(MAX_WIDTH_IN, 3.8)
     axes = fig.subplots(1, 3)
+    group = group if "series" in group else group.assign(series="")
+    colors = sns.color_palette("tab10", group["series"].nunique())
     panels = (("top1", "test top-1 (%)", "(a) accuracy"), ("qe", "QE (measured)", "(b) QE"),
               ("b", "b = mean|W|", "(c) weight scale b"))
     for ax, (col, ylabel, title) in zip(axes, panels):
@@ -271,9 +301,10 @@ def plot_sweep(group: pd.DataFrame, published: float | None = None, source: str 
         if sub.empty:
             ax.set_visible(False)
             continue
-        sns.lineplot(data=sub, x="omega0", y=col, errorbar="sd", marker="o", color="tab:blue",
-                     err_style="bars", err_kws={"capsize": 3}, ax=ax,
-                     label="mean ± sd over seeds")
+        for (series, line), color in zip(sub.groupby("series", sort=True), colors):
+            sns.lineplot(data=line, x="omega0", y=col, errorbar="sd", marker="o", color=color,
+                         err_style="bars", err_kws={"capsize": 3}, ax=ax,
+                         label="mean ± sd over seeds" + (f" ({series})" if series else ""))
         sns.scatterplot(data=sub, x="omega0", y=col, color="0.4", s=14, alpha=0.7, ax=ax,
                         label="one seed")
         if col == "qe":
@@ -306,8 +337,10 @@ def write_all(cells: pd.DataFrame, board: pd.DataFrame, metrics: pd.DataFrame,
                               (f"curves_{dataset}", plot_curves(metrics, dataset))):
                 if fig is not None:
                     files += save(fig, out / _slug(stem))
-        fig, _ = plot_qe(cells)
-        files += save(fig, out / "qe_omega0")
+        in_store = cells[(cells["path"] != "") & ~cells["status"].isin(LEFT_OUT)]
+        if in_store["omega0"].notna().any():   # a binarizer with an ω0 is in the store
+            fig, _ = plot_qe(cells)
+            files += save(fig, out / "qe_omega0")
         for (dataset, arch, variant, binarizer), group in sweeps(cells):
             row = board[(board["dataset"] == dataset) & (board["arch"] == arch)
                         & (board["binarizer"] == binarizer)]
