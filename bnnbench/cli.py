@@ -234,9 +234,9 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
 @cli.command("report")
 @click.argument("runs", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Where leaderboard.csv, leaderboard.md and figures/ go "
+              help="Where leaderboard.csv/.md/.tex/.html, ranking.csv and figures/ go "
                    "(default: results/leaderboard).")
-@click.option("--format", "fmt", type=click.Choice(["csv", "markdown", "json"]),
+@click.option("--format", "fmt", type=click.Choice(["csv", "markdown", "json", "latex"]),
               help="Print the leaderboard to stdout in this format instead of the summary "
                    "(for scripts); the files are written either way.")
 @click.option("--grid", "grid_name", metavar="NAME|FILE",
@@ -247,7 +247,8 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
 @plugin_option
 def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
     """Summarise run stores (default: results/runs) into a leaderboard beside the published
-    numbers, plus figures (PNG + SVG). Column meanings: `python -m pydoc bnnbench.report`.
+    numbers (Markdown, LaTeX, a self-contained HTML page, CSV), plus figures (PNG + SVG).
+    Column meanings: `python -m pydoc bnnbench.report`.
     Plugin files recorded in the runs' config.json are loaded from there: --plugin is needed
     only for a plugin file that has moved since."""
     from . import report
@@ -270,6 +271,8 @@ def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
         click.echo(result["markdown"])
     elif fmt == "json":
         click.echo(json.dumps(report.records(board), indent=1))
+    elif fmt == "latex":
+        click.echo((out / "leaderboard.tex").read_text(), nl=False)
     else:
         click.echo(result["markdown"])
         click.echo(f"{len(result['cells'])} cells, {len(board)} leaderboard rows; wrote "

@@ -3,14 +3,15 @@
 A recipe is a flat dict per stage. Precedence, lowest first: the dataset's generic defaults,
 the binarizer's official recipe (`Binarizer.recipe(dataset, arch)`), the cell's `recipe`, its
 `epochs`, its `stage_recipes[stage]` (the most specific wins); then `total_epochs` splits one
-budget over the stages in the ratio of those epochs, and `budget` scales the epochs. The stage's binarizer parameters follow the same rule: the class defaults, then the
+budget over the stages in the ratio of those epochs, and `budget` scales the epochs. The
+stage's binarizer parameters follow the same rule: the class defaults, then the
 official recipe's values for that stage, then what the user set (the cell's binarizer spec,
 then its recipe's and stage recipe's `binarizer` tables).
 Only values the user set win over the official recipe: the cell keeps them apart from the
 defaults (`registry.given_params`). Hyper-parameters live here in one place.
 
 Total budget (`total_epochs`): every binarizer gets the same epochs however many stages it
-trains, e.g. 12 total epochs are 8 + 4 for BiPer's 600 + 300-epoch CIFAR-10 recipe and 6 + 6
+trains, e.g. 12 total epochs are 8 + 4 for BiPer's 600 + 299-epoch CIFAR-10 recipe and 6 + 6
 for ReActNet's 256 + 256 (largest remainders, at least one epoch per stage).
 
 Shortened stages (`epochs`, `total_epochs`, `budget`): the epochs are scaled first (at least

@@ -42,9 +42,9 @@ def to_markdown(board: pd.DataFrame, rank: pd.DataFrame | None = None) -> str:
 def _latex_float(texts: pd.DataFrame, caption: str, label: str, notes: list[str]) -> str:
     """One booktabs table float (the index a first column); `notes` go under the tabular."""
     texts = texts.reset_index()
-    latex = texts.style.hide(axis="index").to_latex(hrules=True, environment="table", position="htbp",
-                                 position_float="centering", caption=caption, label=label,
-                                 column_format="l" + "c" * (len(texts.columns) - 1))
+    latex = texts.style.hide(axis="index").to_latex(
+        hrules=True, environment="table", position="htbp", position_float="centering",
+        caption=caption, label=label, column_format="l" + "c" * (len(texts.columns) - 1))
     if notes:
         block = "\\par\\smallskip\\footnotesize\n" + "\\\\\n".join(notes) + "\n"
         latex = latex.replace("\\end{table}", block + "\\end{table}")

@@ -18,7 +18,8 @@ def write(tmp_path, text: str, name: str = "g.toml"):
 
 
 def test_shipped_grids():
-    assert grid.list_grids() == ["biper_omega", "cifar10", "imagenet", "smoke"]
+    assert grid.list_grids() == ["biper_omega", "cifar10", "cifar10_same_recipe", "imagenet",
+                                 "smoke"]
     smoke = grid.load_grid("smoke")
     assert smoke.name == "smoke" and len(smoke.cells) == 7
     assert [c.binarizer["name"] for c in smoke.cells] == BUILTINS
@@ -166,3 +167,47 @@ def test_toml_syntax_error_names_file_and_line(tmp_path):
 def test_describe():
     cell = grid.load_grid("biper_omega").cells[0]
     assert grid.describe(cell) == "biper(omega0=1)"
+
+
+def _stages(cell):
+    from bnnbench.recipe import stage_recipes
+    return stage_recipes(cell)
+
+
+def test_smoke_gives_every_binarizer_the_same_total_epochs():
+    smoke = grid.load_grid("smoke")
+    totals = {c.binarizer["name"]: [r["epochs"] for _, r in _stages(c)] for c in smoke.cells}
+    assert {sum(e) for e in totals.values()} == {10}
+    assert totals["biper"] == [5, 5] and totals["reactnet"] == [5, 5] and totals["xnor"] == [10]
+    # the command line's per-stage epochs replace the file's total
+    per_stage = grid.load_grid("smoke", epochs=3)
+    assert [sum(r["epochs"] for _, r in _stages(c)) for c in per_stage.cells] == \
+        [3, 3, 3, 3, 6, 3, 6]
+    assert {sum(r["epochs"] for _, r in _stages(c))
+            for c in grid.load_grid("smoke", total_epochs=4).cells} == {4}
+
+
+def test_same_recipe_grid_trains_one_recipe_and_one_budget():
+    same = grid.load_grid("cifar10_same_recipe")
+    official = grid.load_grid("cifar10")
+    assert [(c.arch, c.binarizer) for c in same.cells] == \
+        [(c.arch, c.binarizer) for c in official.cells]
+    recipes, totals = set(), set()
+    for cell in same.cells:
+        stages = _stages(cell)
+        totals.add(sum(r["epochs"] for _, r in stages))
+        recipes |= {tuple(sorted((k, v) for k, v in r.items() if k not in ("epochs", "binarizer")))
+                    for _, r in stages}
+    assert totals == {400} and len(recipes) == 1
+    assert dict(next(iter(recipes)))["optimizer"] == "sgd"
+
+
+def test_total_epochs_is_checked(tmp_path):
+    path = write(tmp_path, """
+        datasets = "digits"
+        archs = "resnet20"
+        binarizers = "biper"
+        total_epochs = 0
+    """)
+    with pytest.raises(BnnbenchError, match=r"g.toml:4: total_epochs: must be a number of "):
+        grid.load_grid(path)

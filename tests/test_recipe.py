@@ -65,6 +65,24 @@ def test_short_stage_drops_a_warmup_that_does_not_fit():
     assert r["epochs"] == 1 and r["warmup_epochs"] == 0
 
 
+def test_total_epochs_split_over_stages_in_the_official_ratio():
+    def epochs(binarizer, total, **kw):
+        cfg = CellConfig(dataset="cifar10", arch="resnet20", binarizer=binarizer,
+                         total_epochs=total, **kw)
+        return [r["epochs"] for _, r in stage_recipes(cfg)]
+
+    official = [r["epochs"] for _, r in stage_recipes(
+        CellConfig(dataset="cifar10", arch="resnet20", binarizer="biper"))]
+    assert official == [600, 299]   # stage 2 trains epochs 1..299 of a 300-epoch schedule
+    assert epochs("biper", 12) == [8, 4] and epochs("biper", 10) == [6, 4]   # 1 + 5.34 : 1 + 2.66
+    assert epochs("reactnet", 11) == [6, 5] and epochs("recu", 11) == [11]
+    assert epochs("biper", 2) == [1, 1]                       # at least one epoch a stage
+    assert epochs("biper", 12, budget=0.5) == [4, 2]          # budget scales the split
+    assert epochs("biper", 12, stage_recipes={"binary": {"epochs": 600}}) == [6, 6]
+    with pytest.raises(BnnbenchError, match="total_epochs 1 is less than the 2 stages"):
+        epochs("biper", 1)
+
+
 @pytest.mark.parametrize("recipe, message", [
     ({"lr_max": 1.0}, "unknown recipe key 'lr_max'"),
     ({"lr": "fast"}, "'lr' must be float"),

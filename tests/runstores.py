@@ -1,0 +1,81 @@
+"""Run stores written by hand with known numbers, as train.py writes them (for the report's
+tests: test_report, test_stats, test_render, test_figures)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bnnbench import runstore
+from bnnbench.analysis import qe_closed_form
+from bnnbench.cell import CellConfig
+
+VARIANT = {"resnet20": "bireal-shortcut", "resnet18": "standard-shortcut", "vgg_small": "plain"}
+BIPER = {"name": "biper", "omega0": 20.0}
+
+
+def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIPER, seed=0,
+               top1=None, status="finished", epochs=4, b=0.05, device="cuda",
+               seconds=3600.0, metrics=True, stage_names=("binary",), init_from="final",
+               steps=None) -> Path:
+    """One run folder as train.py writes it (interfaces.md), with the given final top-1."""
+    binarizer = dict(binarizer)
+    cell = CellConfig(dataset=dataset, arch=arch, binarizer=binarizer, seed=seed)
+    cell_dir = store / f"{dataset}-{arch}-{binarizer['name']}-{binarizer.get('omega0', '')}-s{seed}"
+    per_stage = epochs // len(stage_names)
+    runstore.write_json(cell_dir / runstore.CONFIG, {
+        "cell": cell.to_dict(), "cell_id": cell.cell_id(),
+        "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1, "init_from": init_from,
+                                          "binarizer": {"reg_tau": 0.01 * (i + 1)}}}
+                   for i, s in enumerate(stage_names)],
+        "model": {"params": 270522, "variant": ("bireal-shortcut" if dataset == "imagenet"
+                                                 else VARIANT[arch]),
+                  "family": "imagenet" if dataset == "imagenet" else "cifar"},
+        "binarizer_meta": {"paper": "", "year": None, "spec": "", "stages": list(stage_names),
+                           "origin": "built-in"},
+        "env": {"bnnbench": "0.1.0", "git": None, "torch": "2", "torchvision": "0",
+                "python": "3.11", "device": "NVIDIA H100" if device == "cuda" else "cpu"},
+        "created": "2025-01-01T00:00:00+00:00"})
+    omega0 = binarizer.get("omega0")
+    qe = qe_closed_form(b * omega0) if omega0 else None
+    if metrics and top1 is not None:
+        rows = [{"stage": stage_names[min(e // per_stage, len(stage_names) - 1)],
+                 "epoch": e % per_stage, "global_epoch": e, "lr": 0.1, "train_loss": 1.0,
+                 "train_top1": 50.0, "test_loss": 1.0, "top1": top1 - (epochs - 1 - e) * 5.0,
+                 "top5": 99.0, "seconds": seconds / epochs, "images_per_s": 1000.0,
+                 "qe": qe, "b": b} for e in range(epochs)]
+        runstore.write_metrics(cell_dir / runstore.METRICS, rows)
+    if status == "finished":
+        runstore.write_json(cell_dir / runstore.RESULT, {
+            "status": "finished", "top1": top1, "top5": 99.0, "best_top1": top1 + 0.5,
+            "best_top5": 99.5, "params": 270522, "epochs": epochs, "seconds": seconds,
+            "images_per_s": 1000.0, "qe": qe, "b": b, "device": device, "steps": steps})
+    elif status == "failed":
+        runstore.write_json(cell_dir / runstore.RESULT, {
+            "status": "failed", "error": "TrainingDiverged: nan", "epochs": 1,
+            "params": 270522, "device": device})
+    return cell_dir
+
+
+BIPER_20 = [86.0, 87.0, 88.5]
+RECU = [87.0, 88.0]
+
+
+def make_store(root: Path, *, imagenet: bool = True) -> Path:
+    """Cells with known numbers: biper ω0 ∈ {10, 20, 30} (3, 2, 2 seeds), recu (2 finished,
+    1 failed), xnor (1 seed), irnet (config only), imagenet biper (1 seed)."""
+    two = ("sine", "binary")
+    for seed, top1 in enumerate(BIPER_20):
+        write_cell(root, seed=seed, top1=top1, b=0.04 + 0.005 * seed, stage_names=two)
+    for omega0, accs in ((10.0, [85.0, 85.5]), (30.0, [86.5, 87.5])):
+        for seed, top1 in enumerate(accs):
+            write_cell(root, binarizer={**BIPER, "omega0": omega0}, seed=seed, top1=top1,
+                       b=0.03, stage_names=two)
+    for seed, top1 in enumerate(RECU):
+        write_cell(root, binarizer={"name": "recu"}, seed=seed, top1=top1, device="cpu",
+                   seconds=7200.0)
+    write_cell(root, binarizer={"name": "recu"}, seed=2, status="failed")
+    write_cell(root, arch="vgg_small", binarizer={"name": "xnor"}, top1=89.0)
+    write_cell(root, arch="resnet18", binarizer={"name": "irnet"}, status="new")
+    if imagenet:
+        write_cell(root, dataset="imagenet", arch="resnet18", binarizer={**BIPER, "omega0": 20.0},
+                   top1=60.0, stage_names=two)
+    return root
