@@ -11,8 +11,9 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
 
   dataset, arch, variant, binarizer   what was trained (variant = the model's `variant` label)
   setting          the binarizer parameters and cell overrides (recipe, stage_recipes, epochs,
-                   total_epochs, budget, subset) whose values differ between cells of the same binarizer,
-                   e.g. "omega0=20"; empty when nothing was swept. Each value is its own row.
+                   total_epochs, budget, subset) whose values differ between cells of the same
+                   binarizer, e.g. "omega0=20"; empty when nothing was swept. Each value is
+                   its own row.
   n_seeds          finished cells (only these enter means, stds and bests)
   top1_mean, top1_std   final-epoch top-1 (%) over finished seeds; std is the sample std
                    (ddof=1, pandas' default), NaN with fewer than two seeds

@@ -6,7 +6,8 @@ import struct
 
 import pandas as pd
 
-from bnnbench.figures import MAX_WIDTH_IN, plot_sweep, plot_top1, sweeps
+from bnnbench.figures import MAX_WIDTH_IN, plot_top1
+from bnnbench.qe_figures import plot_sweep, sweeps
 from bnnbench.report import collect_cells, leaderboard, write_report
 from runstores import BIPER, write_cell
 

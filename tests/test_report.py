@@ -213,7 +213,7 @@ def test_figures_written_and_non_empty(tmp_path):
 
 
 def test_fig3_curve_peaks_where_the_paper_says():
-    from bnnbench.figures import qe_curve_data
+    from bnnbench.qe_figures import qe_curve_data
     data = qe_curve_data()
     s_curve = data[data["curve"] == "s"]
     peak = s_curve.loc[s_curve["qe"].idxmax()]
