@@ -121,6 +121,22 @@ def test_finished_cell_is_not_trained_again(tmp_path):
     stamp = (tmp_path / runstore.RESULT).stat().st_mtime_ns
     assert train_cell(cfg, tmp_path, progress=False) == first
     assert (tmp_path / runstore.RESULT).stat().st_mtime_ns == stamp
+    # a record of an older bnnbench, before the cell had total_epochs, is the same cell
+    config = runstore.read_json(tmp_path / runstore.CONFIG)
+    del config["cell"]["total_epochs"]
+    runstore.write_json(tmp_path / runstore.CONFIG, config)
+    assert train_cell(cfg, tmp_path, progress=False) == first
+
+
+def test_total_epochs_split_over_stages_and_steps_counted(tmp_path):
+    cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="biper", total_epochs=3,
+                     subset=70, recipe={"batch_size": 32}, device="cpu")
+    result = train_cell(cfg, tmp_path, progress=False)
+    rows = runstore.read_metrics(tmp_path / runstore.METRICS)
+    assert [r["stage"] for r in rows] == ["sine", "sine", "binary"]   # 8:8 on digits -> 2 + 1
+    batches = math.ceil(70 / 32)
+    assert [r["steps"] for r in rows] == [batches] * 3
+    assert (result["epochs"], result["steps"]) == (3, 3 * batches)
 
 
 def test_refuses_to_resume_another_config(tmp_path):
