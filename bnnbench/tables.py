@@ -44,6 +44,7 @@ class PaperTable:
     notes: Footnotes
     seeds: str                        # "3 seeds per cell", ...
     has_published: bool               # any published number to show in parentheses
+    one_seed: bool                    # no cell has two seeds: no best can be marked
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def build(board: pd.DataFrame) -> list[PaperTable]:
                 else "")
         tables.append(PaperTable(dataset, sorted(dict.fromkeys(sub["_row"]), key=natural),
                                  row_marks, columns, column_epochs, entries, notes,
-                                 _seeds_text(sub), sub["published_top1"].notna().any()))
+                                 _seeds_text(sub), sub["published_top1"].notna().any(),
+                                 sub["n_seeds"].max() < 2))
     return tables
 
 
@@ -182,7 +184,9 @@ def legend(table: PaperTable) -> str:
             f"{published}bold: best of the column, ahead of the runner-up by more "
             "than the noise (Welch's t-test, 5 %; tied leaders are bold together, a column "
             "where no row is ahead has none); – : no result; (N epochs): the total budget of "
-            "every cell of the column, over all stages.")
+            "every cell of the column, over all stages."
+            + (" With one seed per cell no row can be shown ahead: run two seeds or more "
+               "(seeds = 3 in the grid file) to mark a best." if table.one_seed else ""))
 
 
 def markdown_table(texts: pd.DataFrame, corner: str = "binarizer") -> list[str]:
