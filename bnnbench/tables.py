@@ -114,7 +114,8 @@ def build(board: pd.DataFrame) -> list[PaperTable]:
         column_epochs = {c: _budget(sub[sub["_col"] == c]) for c in columns}
         entries, row_marks = {}, {}
         for _, r in sub.iterrows():
-            row_marks.setdefault(r["_row"], notes.row_marks(r))
+            marks = row_marks.setdefault(r["_row"], [])   # of the row's cells in any column
+            marks += [m for m in notes.row_marks(r) if m not in marks]
             uniform = column_epochs[r["_col"]] is not None
             entries[(r["_row"], r["_col"])] = Entry(
                 mean=r["top1_mean"], std=r["top1_std"], n=int(r["n_seeds"]),

@@ -112,10 +112,11 @@ def test_a_stage_started_from_the_best_test_epoch_is_marked(tmp_path):
     store = tmp_path / "runs"
     two = ("sine", "binary")
     write_cell(store, top1=86.0, stage_names=two, init_from="best")
+    write_cell(store, arch="resnet18", top1=90.0, stage_names=two)   # the same row, unmarked
     write_cell(store, binarizer={"name": "recu"}, top1=87.0)
     result = write_report([store], tmp_path / "out", figures=False, counts=False)
     board = result["leaderboard"]
-    assert list(board["start_on_test"]) == [True, False]     # biper, recu
+    assert list(board["start_on_test"]) == [False, True, False]   # biper r18, r20, recu r20
     assert "| biper † |" in result["markdown"] and "| recu |" in result["markdown"]
     assert "† a later stage started from the previous stage's epoch of best test" in \
         result["markdown"]
