@@ -86,6 +86,7 @@ def plot_top1(cells: pd.DataFrame, board: pd.DataFrame, dataset: str) -> Figure 
                       markers=["o", "D"], linestyles="none", dodge=_DODGE, capsize=0.1,
                       err_kws={"linewidth": 1.2}, ax=ax)
         _annotate_top1(ax, sub, order)
+        ax.set_xlim(-1.4, len(order) + 0.6)   # room for the values written beside the ends
         ax.set_title(arch)
         ax.set_xlabel("")
         ax.set_ylabel("test top-1 (%)" if ax is axes[0] else "")
