@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -16,6 +18,10 @@ from .errors import ENVIRONMENT, BnnbenchError, describe_os_error
 
 SHORTENED = ("A shortened stage keeps its warm-up only while it fits in the first half of its "
              "schedule (BiPer's 5 epochs in a 10-epoch stage, 2 in a 4-epoch one).")
+log_option = click.option(
+    "--log", multiple=True, type=click.Choice(["tensorboard", "mlflow", "wandb"]),
+    help="Also log each cell's epochs through Ray Tune's logger callbacks (repeatable; mlflow "
+         "and wandb need bnnbench[mlflow] / bnnbench[wandb]).")
 plugin_option = click.option(
     "--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False),
     help="A Python file that registers binarizers with @register (repeatable).")
@@ -167,13 +173,20 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
               help="Run store (default: results/runs/<grid name>). With --address: a path on "
                    "storage shared by every node.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the datasets live.")
-@click.option("--address", help="Join this Ray cluster (e.g. auto, ray://head:10001) instead "
-                                "of starting a local Ray.")
+@click.option("--address", help="Join this Ray cluster: HOST:PORT of `ray start --head`, auto "
+                                "(one on this machine) or ray://HOST:10001 (needs "
+                                "bnnbench[client]). Default: RAY_ADDRESS, else a local Ray.")
 @click.option("--cpus-per-trial", type=float, help="CPUs per cell (default: shares the machine).")
 @click.option("--gpus-per-trial", type=float,
               help="GPUs per cell, fractions allowed (default: 1 if the cluster has GPUs, else 0).")
 @click.option("--max-concurrent", type=int, help="At most this many cells at a time (>= 1).")
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again (default: keep them).")
+@click.option("--max-failures", type=int, default=3, show_default=True,
+              help="Restarts of a cell whose trial process dies (node lost, OOM kill); it "
+                   "resumes from its checkpoint. A cell failing by itself is not retried.")
+@click.option("--progress-every", type=float, default=60.0, show_default=True,
+              help="Seconds between progress lines when the output is not a terminal.")
+@log_option
 @click.option("--rerun-stale", is_flag=True,
               help="Train again the cells whose binarizer code changed since they trained (the "
                    "old folder is kept as <id>.stale-<time>). Default: keep them, left out of "
@@ -190,10 +203,11 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
 @click.option("--subset", type=int, help="Train on the first N images only.")
 @plugin_option
 def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, max_concurrent,
-            retry_failed, rerun_stale, dry_run, epochs, total_epochs, budget, subset, plugins):
+            retry_failed, max_failures, progress_every, log, rerun_stale, dry_run, epochs,
+            total_epochs, budget, subset, plugins):
     """Run a grid of cells with Ray Tune; rerunning the same command skips finished cells and
     resumes interrupted ones. Exits 1 unless every cell of the grid is finished and current
-    (a cell failed, cannot be read, or is stale)."""
+    (a cell failed, cannot be read, is stale, or did not run); Ctrl-C exits 130, SIGTERM 143."""
     import time
 
     from . import grid as grids, tune as tuning
@@ -220,14 +234,15 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
         return
     table = tuning.run_grid(grid, store, address=address, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-                            retry_failed=retry_failed, rerun_stale=rerun_stale,
-                            echo=click.echo)
+                            max_failures=max_failures, progress_every=progress_every,
+                            log=tuple(log), retry_failed=retry_failed,
+                            rerun_stale=rerun_stale, echo=click.echo)
     click.echo("\n" + tuning.format_table(table))
     click.echo("\n" + tuning.leaderboard_text(grid, store))
     counts = table["status"].value_counts()
     click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())} in "
                f"{time.time() - t0:.0f} s; run store: {store}")
-    if any(counts.get(s, 0) for s in ("failed", "damaged", "stale")):
+    if (table["status"] != "finished").any():
         sys.exit(1)
 
 
@@ -384,14 +399,26 @@ def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repea
     click.echo(f"wrote {jpath} and {mpath}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what cluster schedulers send), raised like Ctrl-C so that everything unwinds
+    the same way (Ray shut down, locks released), then exit 143."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         cli.main(args=argv, prog_name="bnnbench", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted: rerun the same command to resume (finished epochs and cells "
-                   "are kept)", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:
+        term = isinstance(exc.__cause__, Terminated)
+        click.echo(f"{'terminated (SIGTERM)' if term else 'interrupted'}: rerun the same command "
+                   "to resume (finished epochs and cells are kept)", err=True)
+        sys.exit(143 if term else 130)
     except click.UsageError as exc:   # one line too, with where to read the options
         where = exc.ctx.command_path if exc.ctx else "bnnbench"
         click.echo(f"bnnbench: error: {exc.format_message()} (see `{where} --help`)", err=True)
@@ -409,6 +436,9 @@ def main(argv=None):
             raise
         click.echo(f"bnnbench: error: {describe_os_error(exc)}", err=True)
         sys.exit(2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,8 @@ class TrainingDiverged(BnnbenchError):
 
 
 def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
-               threads: int | None = None) -> dict:
+               threads: int | None = None,
+               on_epoch: Callable[[dict, int], None] | None = None) -> dict:
     """Train `cfg` into `out_dir` (resuming from its checkpoint) and return result.json's dict.
 
     A finished cell is not trained again. A failing cell writes result.json with status
@@ -46,6 +47,8 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
     is damaged gets them rewritten from its checkpoint (no epoch is trained twice).
     `threads`: torch's CPU threads for this process (a busy machine trains much faster with
     fewer threads than torch's default; a grid sets it per cell).
+    `on_epoch(row, total_epochs)`: called with each epoch's metrics.jsonl row once it is
+    checkpointed (a Ray trial reports it to Tune; the run store stays the record).
     """
     out_dir = Path(out_dir)
     if threads is not None:
@@ -62,13 +65,13 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
     with runstore.cell_lock(out_dir):
         if runstore.status(out_dir) == "finished":   # another process finished it meanwhile
             return runstore.read_json(out_dir / runstore.RESULT)
-        return _train_locked(cfg, out_dir, progress)
+        return _train_locked(cfg, out_dir, progress, on_epoch)
 
 
-def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool) -> dict:
+def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool, on_epoch) -> dict:
     runstore.remove_partial_writes(out_dir)   # of a process killed while it wrote
     try:
-        return _CellRun(cfg, out_dir).train(progress)
+        return _CellRun(cfg, out_dir).train(progress, on_epoch)
     except (KeyboardInterrupt, SystemExit):
         raise
     except OSError as exc:
@@ -244,15 +247,15 @@ class _CellRun:
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)
 
     # --- training ----------------------------------------------------------------------------
-    def train(self, progress: bool) -> dict:
+    def train(self, progress: bool, on_epoch=None) -> dict:
         """Train the stages from the current position to the end; result.json's dict."""
         total = sum(r["epochs"] for _, r in self.stages)
         with tqdm(total=total, initial=len(self.metrics), disable=not progress, unit="epoch",
                   desc=self.cell_id, leave=False) as bar:   # closed (erased) on any exit
-            self._train_stages(bar)
+            self._train_stages(bar, lambda row: on_epoch and on_epoch(row, total))
         return self._finish()
 
-    def _train_stages(self, bar) -> None:
+    def _train_stages(self, bar, on_epoch) -> None:
         start_stage, start_epoch = self.position
         for index in range(start_stage, len(self.stages)):
             stage, recipe = self.stages[index]
@@ -272,6 +275,7 @@ class _CellRun:
                 self._save_checkpoint(optimizer)
                 bar.update()
                 bar.set_postfix(stage=stage, top1=f"{row['top1']:.2f}")
+                on_epoch(row)
 
     def _enter_stage(self, index: int) -> None:
         """Stage k > 0 starts from every tensor of the stage k−1 model its recipe's `init_from`

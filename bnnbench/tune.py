@@ -5,10 +5,13 @@ driver reads every cell's folder and schedules only the cells that are not finis
 ones only with `retry_failed`), so rerunning the same command after a crash or a kill skips
 finished cells and lets `train_cell` continue interrupted ones from their checkpoints.
 
-Ray: by default the command starts a local Ray sized to the machine (no dashboard, workers'
-output not forwarded); `address` joins an existing cluster, in which case the run store must be
-a path on storage shared by every node (the workers write their cells there and the driver
-reads them back). A trial gets `cpus_per_trial` CPUs and `gpus_per_trial` GPUs (fractions
+Ray (bnnbench.cluster): by default the command starts a local Ray sized to the machine;
+`address` joins an existing cluster, in which case the run store must be a path on storage
+shared by every node (each trial checks the driver's marker there before it trains).
+Each trial reports every epoch to Tune (the driver's live progress, Tune's schedulers and
+logger callbacks see it); a trial whose process dies (node lost, OOM kill) is restarted by
+Tune up to `max_failures` times and resumes from the cell's checkpoint, while a cell that
+fails inside itself (NaN loss, plugin error) is recorded and not retried. A trial gets `cpus_per_trial` CPUs and `gpus_per_trial` GPUs (fractions
 allowed: 0.5 runs two cells per GPU); on a cluster without GPUs cells run on the CPU and
 nothing waits for one. Data travels as paths inside the cell config (`data_dir`), and plugin
 files as paths (`plugins`), which the worker imports before resolving the binarizer.
@@ -17,14 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import logging
 import os
 import shutil
-import time
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import recipe as recipes, runstore
+from . import cluster, recipe as recipes, runstore, tracking
 from .cell import CellConfig, stale_reason
 from .errors import BnnbenchError
 from .grid import Grid, describe
@@ -38,27 +41,45 @@ def default_store(grid: Grid) -> Path:
 
 # --- the trial ---------------------------------------------------------------------------
 def run_cell(config: dict) -> None:
-    """Ray Tune trainable: train one cell into its folder. It never raises: a failure is
-    recorded in the cell's result.json (status "failed", error) and the grid goes on."""
+    """Ray Tune trainable: train one cell into its folder, reporting each epoch to Tune. A
+    failure inside the cell is recorded in its result.json (status "failed") and the trial
+    ends normally, so Tune does not retry it; only a dying process is retried."""
     from ray import tune
 
-    config = config["job"]
-    out_dir = Path(config["out_dir"])
-    cfg = CellConfig.from_dict(config["cell"])
+    job = config["job"]
+    out_dir = Path(job["out_dir"])
+    try:
+        cluster.check_store(out_dir.parent, job["marker"])
+    except BnnbenchError as exc:   # nothing can be recorded where the driver does not look
+        tune.report({"status": "failed", "error": str(exc), "cell_id": job["cell_id"]})
+        return
+    reported = []
+
+    def report(row: dict, total: int) -> None:
+        tune.report({**row, "status": "running", "cell_id": job["cell_id"],
+                     "epochs_planned": total, "timesteps_total": row["global_epoch"] + 1})
+        reported.append(row["global_epoch"] + 1 == total)
+
+    result = _train(CellConfig.from_dict(job["cell"]), out_dir, job, report)
+    if result.get("status") != "finished" or not reported or not reported[-1]:
+        tune.report({k: result.get(k) for k in ("status", "top1", "best_top1", "seconds",
+                                                 "error")} | {"cell_id": job["cell_id"]})
+
+
+def _train(cfg: CellConfig, out_dir: Path, job: dict, report) -> dict:
+    """train_cell's result, or the failure it recorded (never raises)."""
     try:
         from .train import train_cell
-        result = train_cell(cfg, out_dir, progress=False,
-                            threads=int(config["threads"]) if config.get("threads") else None)
+        return train_cell(cfg, out_dir, progress=False, on_epoch=report,
+                          threads=int(job["threads"]) if job.get("threads") else None)
     except runstore.CellBusy as exc:   # another process trains it: write nothing into it
-        result = {"status": "busy", "error": str(exc)}
+        return {"status": "busy", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
         if runstore.status(out_dir) != "failed":
             # train_cell records its own failures; this one came before it could (e.g. a
             # plugin file that fails to import on this worker)
-            runstore.record_failure(out_dir, cfg.to_dict(), config["cell_id"], exc)
-        result = runstore.read_json(out_dir / runstore.RESULT)
-    tune.report({k: result.get(k) for k in ("status", "top1", "best_top1", "seconds")}
-                | {"cell_id": config["cell_id"]})
+            runstore.record_failure(out_dir, cfg.to_dict(), job["cell_id"], exc)
+        return runstore.read_json(out_dir / runstore.RESULT)
 
 
 def _trial_dirname(trial) -> str:
@@ -181,126 +202,39 @@ def _locked(store: Path):
         yield True
 
 
-# --- progress ----------------------------------------------------------------------------
-def _progress_callback(total: int, done: int, failed: int, store: Path, labels: dict, echo):
-    from ray import tune
+@dataclass(frozen=True)
+class RayOptions:
+    """How the cells run on Ray (the `run` command's options)."""
+    address: str | None = None           # a cluster to join; None: RAY_ADDRESS or a local Ray
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    max_concurrent: int | None = None
+    max_failures: int = 3                # restarts of a trial whose process died
+    progress_every: float = 60.0         # seconds between progress lines (not on a terminal)
+    log: tuple[str, ...] = ()            # tracking.LOGGERS
 
-    class Progress(tune.Callback):
-        """One line per change: cells finished / running / failed, and the best top-1."""
-
-        def __init__(self):
-            self.done, self.failed, self.running = done, failed, 0
-            self.best: tuple[float, str] | None = None
-            self.started: dict[str, float] = {}
-
-        def _line(self, event: str) -> None:
-            best = f" | best top1 {self.best[0]:.2f} ({self.best[1]})" if self.best else ""
-            echo(f"[{self.done}/{total} finished | {self.running} running | "
-                 f"{self.failed} failed{best}] {event}")
-
-        def on_trial_start(self, iteration, trials, trial, **info):
-            cid = _trial_name(trial)
-            self.running += 1
-            self.started[cid] = time.time()
-            self._line(f"start {cid}")
-
-        def _ended(self, trial, raised: bool) -> None:
-            cid = _trial_name(trial)
-            self.running = max(0, self.running - 1)
-            folder = store / cid
-            status = runstore.status(folder)
-            result = ({"error": runstore.damage(folder)} if status == "damaged"
-                      else runstore.read_result(folder) or trial.last_result or {})
-            seconds = time.time() - self.started.pop(cid, time.time())
-            if status == "finished" and not raised:
-                self.done += 1
-                top1 = result.get("top1")   # final-epoch top-1, as the leaderboard
-                if top1 is not None and (self.best is None or top1 > self.best[0]):
-                    self.best = (top1, labels.get(cid, cid))
-                self._line(f"finished {cid}: top1 {result.get('top1', float('nan')):.2f} "
-                           f"in {seconds:.0f} s")
-            else:
-                self.failed += 1
-                error = result.get("error") or "the trial died (see Ray's logs)"
-                self._line(f"FAILED {cid}: {error}")
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self._ended(trial, raised=False)
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._ended(trial, raised=True)
-
-    return Progress()
+    def check(self) -> "RayOptions":
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise BnnbenchError(f"--max-concurrent must be >= 1, got {self.max_concurrent}")
+        if self.max_failures < 0:
+            raise BnnbenchError(f"--max-failures must be >= 0, got {self.max_failures}")
+        if self.progress_every < 0:
+            raise BnnbenchError(f"--progress-every must be >= 0, got {self.progress_every}")
+        tracking.check(self.log)
+        return self
 
 
-# --- Ray ---------------------------------------------------------------------------------
-def _quiet_ray_env() -> None:
-    # before Ray is imported: no CSV/JSON/TensorBoard trial loggers (the run store has it all),
-    # no per-iteration tables, no "Tip:" banners
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-
-
-def _start_ray(address: str | None) -> bool:
-    """Start a local Ray or join `address`; False if Ray was already up (left running)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
-    except ConnectionError as exc:
-        raise BnnbenchError(f"cannot join the Ray cluster at {address!r}: {exc} (start it with "
-                            "`ray start --head` or leave out --address)") from None
-    return True
-
-
-def _resources(cpus_per_trial, gpus_per_trial, joined: bool, echo) -> tuple[float, float]:
-    import ray
-
-    total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 1.0), total.get("GPU", 0.0)
-    if gpus_per_trial is None:
-        gpus_per_trial = 1.0 if gpus else 0.0
-    elif gpus_per_trial > 0 and not gpus:
-        echo(f"note: the Ray cluster has no GPU; --gpus-per-trial {gpus_per_trial:g} ignored, "
-             "cells run on the CPU")
-        gpus_per_trial = 0.0
-    if gpus_per_trial < 0 or (cpus_per_trial is not None and cpus_per_trial <= 0):
-        raise BnnbenchError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-    if cpus_per_trial is None:
-        slots = int(gpus // gpus_per_trial) if gpus_per_trial else int(cpus)
-        cpus_per_trial = float(max(1, int(cpus // max(1, slots))))
-    if not joined:   # a cluster may grow (autoscaler); a local Ray will not
-        if gpus_per_trial > gpus:
-            raise BnnbenchError(f"--gpus-per-trial {gpus_per_trial:g} exceeds this machine's "
-                                f"{gpus:g} GPU(s)")
-        if cpus_per_trial > cpus:
-            raise BnnbenchError(f"--cpus-per-trial {cpus_per_trial:g} exceeds this machine's "
-                                f"{cpus:g} CPUs")
-    return float(cpus_per_trial), float(gpus_per_trial)
-
-
-def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
-             cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
-             max_concurrent: int | None = None, retry_failed: bool = False,
-             rerun_stale: bool = False, echo: Callable[[str], None] = print):
+def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
+             rerun_stale: bool = False, echo: Callable[[str], None] = print,
+             **ray_options):
     """Run the grid's unfinished cells with Ray Tune; return `cell_table` afterwards.
+    `ray_options`: the fields of RayOptions.
 
     A cell whose binarizer code changed since it trained ("stale") is kept as it is and left
     out of reports; with `rerun_stale` its folder is renamed <id>.stale-<time> (kept, still
     reported as stale) and the cell trains again."""
     store = Path(store).expanduser().resolve()
-    if max_concurrent is not None and max_concurrent < 1:
-        raise BnnbenchError(f"--max-concurrent must be >= 1, got {max_concurrent}")
+    options = RayOptions(**ray_options).check()
     with _locked(store) as writable:
         statuses = {cell.cell_id(): cell_status(store, cell) for cell in grid.cells}
         finished = sum(s == "finished" for s in statuses.values())
@@ -337,15 +271,11 @@ def run_grid(grid: Grid, store: Path | str, *, address: str | None = None,
             for cid in failed:
                 _forget_failure(store / cid)
 
-        _quiet_ray_env()
-        joined = bool(address)
-        started = _start_ray(address)
+        cluster.quiet_ray_env()
+        started = cluster.connect(options.address)
         try:
-            cpt, gpt = _resources(cpus_per_trial, gpus_per_trial, joined, echo)
-            echo(f"ray: {_describe_cluster()}; each cell gets {cpt:g} CPU, {gpt:g} GPU"
-                 + (f", at most {max_concurrent} at a time" if max_concurrent else ""))
-            _fit(grid, todo, store, cpt, gpt, max_concurrent,
-                 done=finished, failed=0 if retry_failed else len(failed), echo=echo)
+            _fit(grid, todo, store, options, finished=finished,
+                 failed=0 if retry_failed else len(failed), echo=echo)
         finally:
             if started:
                 import ray
@@ -385,44 +315,65 @@ def _forget_failure(folder: Path) -> None:
         config.unlink()
 
 
-def _describe_cluster() -> str:
-    import ray
-
-    total = ray.cluster_resources()
-    nodes = len([n for n in ray.nodes() if n.get("Alive")])
-    return (f"{nodes} node{'s' if nodes != 1 else ''}, {total.get('CPU', 0):g} CPUs, "
-            f"{total.get('GPU', 0):g} GPUs")
-
-
-def _fit(grid: Grid, todo: list[CellConfig], store: Path, cpt: float, gpt: float,
-         max_concurrent: int | None, *, done: int, failed: int, echo) -> None:
+def _fit(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions, *,
+         finished: int, failed: int, echo) -> None:
     from ray import tune
 
-    threads = max(1, int(cpt))
-    jobs = []
-    for cell in todo:
-        if gpt == 0 and cell.device is None:
-            cell = CellConfig.from_dict({**cell.to_dict(), "device": "cpu"})
-        jobs.append({"cell": cell.to_dict(), "cell_id": cell.cell_id(),
-                     "out_dir": str(store / cell.cell_id()), "threads": threads})
-    labels = {c.cell_id(): f"{c.dataset} {c.arch} {describe(c)} s{c.seed}" for c in todo}
-    ray_dir = store / RAY_DIR
-    shutil.rmtree(ray_dir, ignore_errors=True)   # leftovers of a killed run: never read
+    joined = bool(options.address or os.environ.get("RAY_ADDRESS"))
+    cpt, gpt = cluster.resources(options.cpus_per_trial, options.gpus_per_trial, joined, echo)
+    echo(f"ray: {cluster.describe()}; each cell gets {cpt:g} CPU, {gpt:g} GPU"
+         + (f", at most {options.max_concurrent} at a time" if options.max_concurrent else "")
+         + f"; a dying trial is retried up to {options.max_failures} times")
+    marker = cluster.mark_store(store)
+    jobs = [_job(cell, store, gpt, max(1, int(cpt)), marker) for cell in todo]
+    progress = _progress(grid, todo, store, options, finished, failed, echo)
+    tensorboard = "tensorboard" in options.log   # one run per cell across reruns:
+    name = grid.name if tensorboard else f"{grid.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    ray_dir = store / (tracking.TENSORBOARD_DIR if tensorboard else RAY_DIR)
+    if not tensorboard:
+        shutil.rmtree(ray_dir, ignore_errors=True)   # leftovers of a killed run: never read
     tuner = tune.Tuner(
         tune.with_resources(run_cell, {"cpu": cpt, "gpu": gpt}),
         param_space={"job": tune.grid_search(jobs)},
         # reuse_actors: a worker keeps torch imported between cells (seconds per cell on a CPU)
-        tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True,
-                                    trial_name_creator=_trial_name,
+        tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent,
+                                    reuse_actors=True, trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_dirname),
         run_config=tune.RunConfig(
-            name=f"{grid.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}",
-            storage_path=str(ray_dir), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0),
-            callbacks=[_progress_callback(len(grid.cells), done, failed, store, labels, echo)]),
+            name=name, storage_path=str(ray_dir), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            callbacks=[progress, *tracking.callbacks(options.log, grid.name, store)]),
     )
-    tuner.fit()   # Ctrl-C: the CLI says how to resume; the run store keeps what finished
-    shutil.rmtree(ray_dir, ignore_errors=True)
+    try:
+        tuner.fit()   # Ctrl-C, SIGTERM: the CLI says how to resume; finished cells are kept
+    finally:
+        progress.close()
+    if tensorboard:
+        echo(f"TensorBoard: tensorboard --logdir {ray_dir / grid.name}")
+    else:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def _job(cell: CellConfig, store: Path, gpt: float, threads: int, marker: str) -> dict:
+    """What a trial needs to train `cell` (on the CPU when the trials get no GPU)."""
+    if gpt == 0 and cell.device is None:
+        cell = CellConfig.from_dict({**cell.to_dict(), "device": "cpu"})
+    return {"cell": cell.to_dict(), "cell_id": cell.cell_id(), "marker": marker,
+            "out_dir": str(store / cell.cell_id()), "threads": threads}
+
+
+def _progress(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions,
+              finished: int, failed: int, echo):
+    from . import progress as live   # imports Ray: only once Ray's environment is set
+
+    planned = {c.cell_id(): sum(r["epochs"] for _, r in recipes.stage_recipes(c)) for c in todo}
+    done = {cid: len(runstore.read_metrics(store / cid / runstore.METRICS))
+            for cid in planned if (store / cid / runstore.METRICS).exists()}
+    return live.GridProgress(
+        cells=len(grid.cells), finished=finished, failed=failed, planned=planned, done=done,
+        store=store, labels={c.cell_id(): f"{c.dataset} {c.arch} {describe(c)} s{c.seed}"
+                             for c in todo},
+        echo=echo, every=options.progress_every, tty=sys.stdout.isatty())
 
 
 # --- the summary -------------------------------------------------------------------------

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from bnnbench import cli, grid as grids, runstore, tune as tuning
+from bnnbench import cli, cluster, grid as grids, runstore, tune as tuning
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture(scope="module")
 def ray_session():
-    tuning._quiet_ray_env()
+    cluster.quiet_ray_env()
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -66,7 +66,7 @@ def test_small_grid_runs_to_complete_records(ray_session, tmp_path, capsys):
 
     # a cluster without GPUs: a GPU request becomes 0 with a note, nothing waits for a GPU
     notes = []
-    assert tuning._resources(None, 0.5, False, notes.append) == (1.0, 0.0)
+    assert cluster.resources(None, 0.5, False, notes.append) == (1.0, 0.0)
     assert "no GPU" in notes[0]
 
     # rerun: nothing to do, nothing touched
