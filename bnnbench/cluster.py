@@ -39,18 +39,19 @@ def quiet_ray_env() -> None:
 def connect(address: str | None) -> bool:
     """Start a local Ray (no address, no RAY_ADDRESS) or join the cluster at `address`;
     returns whether this call started Ray (False when it was up already)."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        _check_address(address)
+        _use_token_if_present()   # before Ray is imported: it reads RAY_AUTH_MODE then
     import ray
 
     if ray.is_initialized():
         return False
-    address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs = dict(log_to_driver=False, logging_level=logging.ERROR)
     sigterm = signal.getsignal(signal.SIGTERM)   # ray.init replaces it with exit(15)
     if address is None:
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **kwargs)
     else:
-        _check_address(address)
-        _use_token_if_present()
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:

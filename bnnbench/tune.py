@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import shutil
 import sys
@@ -344,6 +345,8 @@ def _fit(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions, *
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             callbacks=[progress, *tracking.callbacks(options.log, grid.name, store)]),
     )
+    # a trial's dying process is named by the progress line (retry/FAILED), not a traceback
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     try:
         tuner.fit()   # Ctrl-C, SIGTERM: the CLI says how to resume; finished cells are kept
     finally:
