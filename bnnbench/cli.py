@@ -143,9 +143,10 @@ def _stage_key_values(items) -> dict:
                                           "busy machine).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: results/runs/train/<cell-id>).")
+@log_option
 @plugin_option
 def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epochs,
-              total_epochs, budget, subset, data_dir, device, compile_, threads, out,
+              total_epochs, budget, subset, data_dir, device, compile_, threads, out, log,
               plugins):
     """Train one cell; rerunning the same command resumes it."""
     from .cell import CellConfig
@@ -160,7 +161,11 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
                      data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
     out = out or Path("results/runs/train") / cfg.cell_id()
-    result = train_cell(cfg, out, threads=threads)
+    if log:   # through Ray Tune, whose logger callbacks see each epoch
+        from .trial import train_logged
+        result = train_logged(cfg, out.resolve(), tuple(log), threads=threads)
+    else:
+        result = train_cell(cfg, out, threads=threads)
     click.echo(f"{result['status']}: top-1 {result['top1']:.2f}% (best {result['best_top1']:.2f}%), "
                f"top-5 {result['top5']:.2f}%, {result['epochs']} epochs in "
                f"{result['seconds']:.0f} s -> {out}")

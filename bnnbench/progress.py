@@ -15,6 +15,7 @@ from ray import tune
 from tqdm.auto import tqdm
 
 from . import runstore
+from .trial import trial_name
 
 
 def duration(seconds: float) -> str:
@@ -82,13 +83,13 @@ class GridProgress(tune.Callback):
 
     # --- Tune's events -------------------------------------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
-        cid = trial.config["job"]["cell_id"]
+        cid = trial_name(trial)
         self.running[cid] = None
         self.started[cid] = time.time()
         self.event(f"start {cid}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        cid = trial.config["job"]["cell_id"]
+        cid = trial_name(trial)
         if result.get("global_epoch") is None:
             return
         self.done[cid] = result["global_epoch"] + 1
@@ -97,7 +98,7 @@ class GridProgress(tune.Callback):
         self._show()
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        cid = trial.config["job"]["cell_id"]
+        cid = trial_name(trial)
         self.running.pop(cid, None)
         self.event(f"retry {cid}: its trial process died (attempt {trial.num_failures + 1}); "
                    "it resumes from its checkpoint")
@@ -109,7 +110,7 @@ class GridProgress(tune.Callback):
         self._ended(trial, raised=True)
 
     def _ended(self, trial, raised: bool) -> None:
-        cid = trial.config["job"]["cell_id"]
+        cid = trial_name(trial)
         self.running.pop(cid, None)
         self.planned.pop(cid, None)   # nothing left to wait for in the ETA
         folder = self.store / cid

@@ -28,67 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import cluster, recipe as recipes, runstore, tracking
+from . import cluster, recipe as recipes, runstore, tracking, trial
 from .cell import CellConfig, stale_reason
 from .errors import BnnbenchError
 from .grid import Grid, describe
 
-RAY_DIR = ".ray"                  # Ray Tune's own files, inside the store, removed after a run
 
 
 def default_store(grid: Grid) -> Path:
     return Path("results") / "runs" / grid.name
-
-
-# --- the trial ---------------------------------------------------------------------------
-def run_cell(config: dict) -> None:
-    """Ray Tune trainable: train one cell into its folder, reporting each epoch to Tune. A
-    failure inside the cell is recorded in its result.json (status "failed") and the trial
-    ends normally, so Tune does not retry it; only a dying process is retried."""
-    from ray import tune
-
-    job = config["job"]
-    out_dir = Path(job["out_dir"])
-    try:
-        cluster.check_store(out_dir.parent, job["marker"])
-    except BnnbenchError as exc:   # nothing can be recorded where the driver does not look
-        tune.report({"status": "failed", "error": str(exc), "cell_id": job["cell_id"]})
-        return
-    reported = []
-
-    def report(row: dict, total: int) -> None:
-        tune.report({**row, "status": "running", "cell_id": job["cell_id"],
-                     "epochs_planned": total, "timesteps_total": row["global_epoch"] + 1})
-        reported.append(row["global_epoch"] + 1 == total)
-
-    result = _train(CellConfig.from_dict(job["cell"]), out_dir, job, report)
-    if result.get("status") != "finished" or not reported or not reported[-1]:
-        tune.report({k: result.get(k) for k in ("status", "top1", "best_top1", "seconds",
-                                                 "error")} | {"cell_id": job["cell_id"]})
-
-
-def _train(cfg: CellConfig, out_dir: Path, job: dict, report) -> dict:
-    """train_cell's result, or the failure it recorded (never raises)."""
-    try:
-        from .train import train_cell
-        return train_cell(cfg, out_dir, progress=False, on_epoch=report,
-                          threads=int(job["threads"]) if job.get("threads") else None)
-    except runstore.CellBusy as exc:   # another process trains it: write nothing into it
-        return {"status": "busy", "error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
-        if runstore.status(out_dir) != "failed":
-            # train_cell records its own failures; this one came before it could (e.g. a
-            # plugin file that fails to import on this worker)
-            runstore.record_failure(out_dir, cfg.to_dict(), job["cell_id"], exc)
-        return runstore.read_json(out_dir / runstore.RESULT)
-
-
-def _trial_dirname(trial) -> str:
-    return trial.config["job"]["cell_id"]
-
-
-def _trial_name(trial) -> str:
-    return trial.config["job"]["cell_id"]
 
 
 # --- what to run -------------------------------------------------------------------------
@@ -330,16 +278,16 @@ def _fit(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions, *
     progress = _progress(grid, todo, store, options, finished, failed, echo)
     tensorboard = "tensorboard" in options.log   # one run per cell across reruns:
     name = grid.name if tensorboard else f"{grid.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    ray_dir = store / (tracking.TENSORBOARD_DIR if tensorboard else RAY_DIR)
+    ray_dir = store / (tracking.TENSORBOARD_DIR if tensorboard else trial.RAY_DIR)
     if not tensorboard:
         shutil.rmtree(ray_dir, ignore_errors=True)   # leftovers of a killed run: never read
     tuner = tune.Tuner(
-        tune.with_resources(run_cell, {"cpu": cpt, "gpu": gpt}),
+        tune.with_resources(trial.run_cell, {"cpu": cpt, "gpu": gpt}),
         param_space={"job": tune.grid_search(jobs)},
         # reuse_actors: a worker keeps torch imported between cells (seconds per cell on a CPU)
         tune_config=tune.TuneConfig(max_concurrent_trials=options.max_concurrent,
-                                    reuse_actors=True, trial_name_creator=_trial_name,
-                                    trial_dirname_creator=_trial_dirname),
+                                    reuse_actors=True, trial_name_creator=trial.trial_name,
+                                    trial_dirname_creator=trial.trial_name),
         run_config=tune.RunConfig(
             name=name, storage_path=str(ray_dir), verbose=0,
             failure_config=tune.FailureConfig(max_failures=options.max_failures),

@@ -264,3 +264,17 @@ def test_an_edited_plugin_makes_its_cells_stale_until_rerun(ray_session, tmp_pat
     assert len(kept) == 1 and snapshot(kept[0]) == before     # the old record is kept aside
     cells = report.collect_cells([store])
     assert list(cells.loc[cells.path == str(kept[0]), "status"]) == ["stale"]
+
+
+def test_train_log_tensorboard_writes_one_scalar_per_epoch(ray_session, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "cell"
+    cli.main(["train", "--dataset", "digits", "--arch", "resnet20", "--binarizer", "sign_ste",
+              "--epochs", "2", "--subset", "64", "--log", "tensorboard", "--out", str(out)])
+    rows = runstore.read_metrics(out / runstore.METRICS)
+    assert runstore.read_json(out / runstore.RESULT)["status"] == "finished"
+    (run,) = {p.parent for p in (out / "tensorboard").rglob("events.out.tfevents.*")}
+    scalars = EventAccumulator(str(run)).Reload().Scalars("ray/tune/top1")
+    assert [s.step for s in scalars] == [1, 2]
+    assert [s.value for s in scalars] == pytest.approx([r["top1"] for r in rows])
