@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import BnnbenchError
 
-PROBE_SECONDS = 5                    # how long a cluster address may take to accept a TCP connection
+PROBE_SECONDS = 5                    # how long a cluster address may take to answer TCP
 STORE_MARKER = ".bnnbench-store"     # written by the driver; every trial checks it sees it
 
 

@@ -7,14 +7,16 @@ finished cells and lets `train_cell` continue interrupted ones from their checkp
 
 Ray (bnnbench.cluster): by default the command starts a local Ray sized to the machine;
 `address` joins an existing cluster, in which case the run store must be a path on storage
-shared by every node (each trial checks the driver's marker there before it trains).
-Each trial reports every epoch to Tune (the driver's live progress, Tune's schedulers and
-logger callbacks see it); a trial whose process dies (node lost, OOM kill) is restarted by
-Tune up to `max_failures` times and resumes from the cell's checkpoint, while a cell that
-fails inside itself (NaN loss, plugin error) is recorded and not retried. A trial gets `cpus_per_trial` CPUs and `gpus_per_trial` GPUs (fractions
-allowed: 0.5 runs two cells per GPU); on a cluster without GPUs cells run on the CPU and
-nothing waits for one. Data travels as paths inside the cell config (`data_dir`), and plugin
-files as paths (`plugins`), which the worker imports before resolving the binarizer.
+shared by every node (each trial checks the driver's marker there before it trains). Each
+trial (bnnbench.trial) reports every epoch to Tune: the driver's live progress
+(bnnbench.progress), Tune's schedulers and logger callbacks (bnnbench.tracking) see it. A
+trial whose process dies (node lost, OOM kill) is restarted by Tune up to `max_failures`
+times and resumes from the cell's checkpoint; a cell that fails inside itself (NaN loss,
+plugin error) is recorded and not retried. A trial gets `cpus_per_trial` CPUs and
+`gpus_per_trial` GPUs (fractions allowed: 0.5 runs two cells per GPU); on a cluster without
+GPUs cells run on the CPU and nothing waits for one. Data travels as paths inside the cell
+config (`data_dir`), and plugin files as paths (`plugins`), which the worker imports before
+resolving the binarizer.
 """
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ from . import cluster, recipe as recipes, runstore, tracking, trial
 from .cell import CellConfig, stale_reason
 from .errors import BnnbenchError
 from .grid import Grid, describe
-
 
 
 def default_store(grid: Grid) -> Path:
