@@ -409,7 +409,11 @@ class Terminated(KeyboardInterrupt):
     the same way (Ray shut down, locks released), then exit 143."""
 
 
+TERMINATED: list[int] = []   # SIGTERM seen (libraries may re-raise it as a plain Ctrl-C)
+
+
 def _terminate(signum, frame):
+    TERMINATED.append(signum)
     raise Terminated()
 
 
@@ -420,7 +424,7 @@ def main(argv=None):
     try:
         cli.main(args=argv, prog_name="bnnbench", standalone_mode=False)
     except click.exceptions.Abort as exc:
-        term = isinstance(exc.__cause__, Terminated)
+        term = bool(TERMINATED)
         click.echo(f"{'terminated (SIGTERM)' if term else 'interrupted'}: rerun the same command "
                    "to resume (finished epochs and cells are kept)", err=True)
         sys.exit(143 if term else 130)
