@@ -39,8 +39,10 @@ class GridProgress(tune.Callback):
         self.best: tuple[float, str] | None = None
         self.started: dict[str, float] = {}
         self.last_line = float("-inf")
+        # the bar's own rate/ETA would count resumed epochs as instant: ours only
         self.bar = (tqdm(total=sum(planned.values()), initial=sum(done.values()),
-                         unit="epoch", dynamic_ncols=True) if tty else None)
+                         bar_format="{desc} |{bar}| {n_fmt}/{total_fmt} epochs",
+                         dynamic_ncols=True) if tty else None)
 
     # --- what is shown -------------------------------------------------------------------
     def eta(self) -> float | None:
