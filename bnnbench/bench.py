@@ -12,8 +12,9 @@ For one (arch, binarizer) three loops train the same network on CIFAR-10 and are
             (`bnnbench.nn.composed_autograd`: ReCU's and BiPer's torch.var normalisation,
             surrogate gradients op by op).
 Method: `warmup` steps (compilation, allocator, worker start-up) are run and discarded, then
-`steps` steps are timed by wall clock as one block (one device synchronisation at each end,
-none in between for the engine). Each measurement runs in its own Python process (unless
+`steps` steps are timed as one block (one device synchronisation at each end, none in between
+for the engine): by CUDA events on a GPU, with the wall clock beside them, and by the wall
+clock on a CPU (bnnbench.timing). Each measurement runs in its own Python process (unless
 `isolate=False`) so that peak memory (CUDA: max_memory_allocated; CPU: the process's peak RSS,
 DataLoader workers not included) and compile caches belong to that measurement alone.
 """
@@ -23,11 +24,9 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,10 @@ from .cell import CellConfig
 from .data import NORMALIZE, load_dataset
 from .errors import BnnbenchError
 from .models import build_model, list_archs
+from .timing import time_steps
 from .train import train_step
 
 KINDS = ("engine", "fp32", "official")
-COMPILED = "compiled graphs (bnnbench.nn.fused, or the model under --compile)"
 DEFAULT_ARCHS = ("resnet20", "resnet18", "vgg_small")
 
 
@@ -74,76 +73,6 @@ def _model(arch: str, binarizer: Any, device: torch.device, stage: str,
     return model.train()
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _time_steps(step, batches, warmup: int, steps: int, device: torch.device,
-                repeats: int = 1, profile: bool = False) -> dict:
-    """Run `warmup` untimed steps, then time `repeats` blocks of `steps` steps; report the
-    median block (robust to a noisy, shared machine) and the spread. With `profile`, two more
-    steps run under torch.profiler afterwards (not timed) for `where the time goes`."""
-    it = iter(batches)
-    for _ in range(warmup):
-        step(*next(it))
-    _sync(device)
-    _reset_peak(device)
-    rates, batch = [], 0
-    for _ in range(repeats):
-        seen = 0
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            x, y = next(it)
-            step(x, y)
-            seen += len(y)
-        _sync(device)
-        rates.append(seen / (time.perf_counter() - t0))
-        batch = seen / steps
-    median = statistics.median(rates)
-    out = {"images_per_s": median, "images_per_s_min": min(rates),
-           "images_per_s_max": max(rates), "step_ms": 1000 * batch / median,
-           "timed_images": int(batch * steps * repeats), "peak_mem_mb": _peak_mb(device)}
-    if profile:
-        out["profile"] = _profile(step, it, device)
-    return out
-
-
-def _profile(step, it, device: torch.device, steps: int = 2, top: int = 15) -> list[dict]:
-    """The `top` operators by self time (device time on CUDA) over `steps` steps: per step ms
-    and share of the total."""
-    from torch.profiler import ProfilerActivity, profile
-
-    cuda = device.type == "cuda"
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
-        for _ in range(steps):
-            step(*next(it))
-        _sync(device)
-    key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    times: dict[str, float] = {}
-    for e in prof.key_averages():
-        # inductor's graphs are named by a hash; on a CPU without --compile they are all
-        # bnnbench.nn.fused surrogate gradients
-        name = COMPILED if e.key.startswith("## Call CompiledFxGraph") else e.key
-        times[name] = times.get(name, 0.0) + getattr(e, key)
-    total = sum(times.values()) or 1.0
-    ranked = sorted(times.items(), key=lambda item: -item[1])[:top]
-    return [{"op": name, "ms_per_step": t / 1000 / steps, "share": t / total}
-            for name, t in ranked]
-
-
 def _cycle(make_iter):
     """An endless stream of batches, starting a new epoch when one runs out."""
     epoch = 0
@@ -171,7 +100,7 @@ def measure_engine(arch: str, binarizer: Any, *, device: torch.device, batch_siz
         nonlocal loss_sum
         loss, _ = train_step(model, forward, optimizer, x, y)
         loss_sum = loss_sum + loss   # stays on the device, as in train_cell
-    out = _time_steps(step, batches, warmup, steps, device, repeats, profile)
+    out = time_steps(step, batches, warmup, steps, device, repeats, profile)
     return {**out, "batch_size": recipe["batch_size"], "stage": stage,
             "final_loss_sum": float(loss_sum)}
 
@@ -231,7 +160,7 @@ def measure_official(arch: str, binarizer: Any, *, device: torch.device,
         optimizer.step()
         meters["loss"] += loss.item()                                  # host sync, as theirs
         meters["top1"] += (logits.argmax(1) == y).float().mean().item()
-    out = _time_steps(step, _cycle(lambda e: loader), warmup, steps, device, repeats, profile)
+    out = time_steps(step, _cycle(lambda e: loader), warmup, steps, device, repeats, profile)
     return {**out, "batch_size": recipe["batch_size"], "stage": stage, "workers": workers}
 
 
@@ -276,7 +205,7 @@ def _measure_isolated(args: dict) -> dict:
 def environment(device: str) -> dict:
     dev = torch.device(device)
     if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
+        name = f"{torch.cuda.get_device_name(dev)}, CUDA {torch.version.cuda}"
     else:
         name = platform.processor() or platform.machine()
         try:
@@ -346,6 +275,7 @@ def _median_round(rows: list[dict]) -> dict:
     return {**rows[0], "images_per_s": median, "images_per_s_rounds": rates,
             "images_per_s_min": min(r["images_per_s_min"] for r in rows),
             "images_per_s_max": max(r["images_per_s_max"] for r in rows),
+            "wall_images_per_s": statistics.median(r["wall_images_per_s"] for r in rows),
             "step_ms": 1000 * rows[0]["batch_size"] / median,
             "timed_images": sum(r["timed_images"] for r in rows),
             "peak_mem_mb": max(r["peak_mem_mb"] for r in rows)}
@@ -373,6 +303,11 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _timer(env: dict) -> str:
+    return ("CUDA events (wall clock beside them in the JSON)" if env["device"].startswith("cuda")
+            else "the wall clock")
+
+
 def markdown(result: dict) -> str:
     env, s = result["env"], result["settings"]
     fmt = lambda v, p=1: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
@@ -381,7 +316,7 @@ def markdown(result: dict) -> str:
              f"{env['threads']} torch threads); torch {env['torch']}; bnnbench {env['bnnbench']}; "
              f"{env['created'][:19]}Z; load average at start {fmt((env['loadavg_start'] or [None])[0], 2)}.",
              f"Steps: {s['warmup']} warm-up (discarded), then the median of {s['repeats']} "
-             f"timed blocks of {s['steps']} steps, per process; median over "
+             f"blocks of {s['steps']} steps timed by {_timer(env)}, per process; median over "
              f"{s['rounds']} round(s) of fresh processes; compile "
              f"{'on' if s['compile'] else 'off'} (engine); official loop DataLoader workers "
              f"{s['workers']}.", "",
