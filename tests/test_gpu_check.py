@@ -52,5 +52,5 @@ def test_cpu_rehearsal_runs_every_step_and_writes_what_comes_back(cifar10_root, 
         assert any(m.name.endswith("leaderboard.csv") for m in tar)
         assert not any("checkpoint" in m.name for m in tar)
     assert sorted(r["status"] for r in results) == ["finished", "finished"]
-    assert "short-budget" in (out / "grid.md").read_text()
+    assert "Short-budget" in (out / "grid.md").read_text()
     assert json.loads((out / "env.json").read_text())["torch"]
