@@ -201,7 +201,7 @@ class Check:
 
     def grid(self) -> Step:
         """A Ray head on 127.0.0.1 (ports ray_port..ray_port+49), the grid through it, the
-        head stopped; one shell-free chain in a child so the time box covers all of it."""
+        head stopped: all in one child (grid_on_ray.py), so the time box covers all of it."""
         grid = self.work / "gpu-check.toml"
         binarizers = json.dumps(self.plan.grid_binarizers)
         grid.write_text(f'name = "gpu-check"\ndatasets = ["{self.plan.grid_dataset}"]\n'
@@ -269,7 +269,7 @@ def main(argv=None) -> int:
                   args.data_dir.resolve())
     check.setup()
     tests, grid = check.tests(), check.grid()      # side by side: correctness only
-    check.finish(tests, "pytest -m cuda")
+    check.finish(tests, " ".join(check.plan.test_args))
     check.finish(grid, f"{len(check.plan.grid_binarizers)} binarizers × resnet20 through Ray; "
                        "leaderboard below")
     check.bench()
