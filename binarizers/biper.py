@@ -2,6 +2,7 @@ import torch
 from torch import nn
 
 from bnnbench import Binarizer, approx_sign, channel_scale, register, sign_identity_ste
+from bnnbench.analysis import qe_empirical
 
 
 @register("biper")
@@ -59,6 +60,9 @@ class BiPer(Binarizer):
 
     def output(self, y):
         return channel_scale(y, self.alpha)
+
+    def metrics(self, w):
+        return {"qe": qe_empirical(w, self.omega0)}   # the paper's quantisation error
 
     def loss(self, w):
         if self.reg_tau == 0.0:

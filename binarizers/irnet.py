@@ -2,7 +2,13 @@ import math
 
 import torch
 
-from bnnbench import Binarizer, channel_dims, ede_sign, register
+from bnnbench import Binarizer, channel_dims, register, surrogate
+
+
+@surrogate
+def ede(x, t, k):
+    """EDE: sign(x) forward, ∂/∂x = k·t·(1 − tanh²(t·x)), the derivative of k·tanh(t·x)."""
+    return k * t * (1.0 - torch.tanh(t * x) ** 2)
 
 
 @register("irnet")
@@ -31,13 +37,20 @@ class IRNet(Binarizer):
         "cifar10/vgg_small": {"binary": dict(epochs=300, lr=0.007, binarizer={"t_min": 0.1})},
     }
 
-    def t_k(self):
+    @classmethod
+    def validate(cls, config):
+        if not 0.0 < config["t_min"] <= config["t_max"]:
+            raise ValueError(f"needs 0 < t_min <= t_max, got t_min={config['t_min']}, "
+                             f"t_max={config['t_max']}")
+
+    def schedule(self):
         lo, hi = math.log10(self.t_min), math.log10(self.t_max)
         t = torch.pow(10.0, lo + self.progress * (hi - lo))
-        return t, torch.clamp(1.0 / t, min=1.0)
+        return {"t": t, "k": torch.clamp(1.0 / t, min=1.0)}
 
     def ede_sign(self, x):
-        return ede_sign(x, *self.t_k())
+        s = self.schedule()
+        return ede(x, s["t"], s["k"])
 
     def weight(self, w):
         dims = channel_dims(w)

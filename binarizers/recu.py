@@ -35,15 +35,21 @@ class ReCU(Binarizer):
     def build(self, layer):
         self.alpha = nn.Parameter(torch.rand(layer.out_channels))
 
-    def tau(self):
+    @classmethod
+    def validate(cls, config):
+        if not 0.0 <= config["tau_min"] <= config["tau_max"] < 1.0:
+            raise ValueError(f"needs 0 <= tau_min <= tau_max < 1 (Q_τ = −mean|w|·ln(2 − 2τ)), "
+                             f"got tau_min={config['tau_min']}, tau_max={config['tau_max']}")
+
+    def schedule(self):
         a = (self.tau_max - self.tau_min) / (math.e - 1.0)
-        return a * torch.exp(self.progress) + (self.tau_min - a)
+        return {"tau": a * torch.exp(self.progress) + (self.tau_min - a)}
 
     def weight(self, w):
         dims = channel_dims(w)
         w0 = w - w.mean(dim=dims, keepdim=True)
         w1 = w0 / (torch.sqrt(w0.var(dim=dims, keepdim=True) + 1e-5) / (2 * math.sqrt(2)))
-        q = (-w1.abs().mean() * torch.log(2 - 2 * self.tau())).detach()
+        q = (-w1.abs().mean() * torch.log(2 - 2 * self.schedule()["tau"])).detach()
         return sign_identity_ste(clamp_inclusive(w1, -q, q))
 
     def activation(self, x):

@@ -1,13 +1,14 @@
 """bnnbench: a benchmark suite for the binarizers of Binary Neural Networks.
 
-The public plugin API: subclass `Binarizer`, decorate with `register`, compose the surrogate
-pieces below.
+The public plugin API: subclass `Binarizer`, decorate with `register`, declare a surrogate
+gradient with `surrogate` or compose the pieces below.
 """
 from .errors import BnnbenchError
 from .nn import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_scale,
-                 channel_view, clamp_inclusive, ede_sign, magnitude_aware_sign,
+                 channel_view, clamp_inclusive, magnitude_aware_sign,
                  per_sample_variance_normalise, sign_clipped_ste, sign_identity_ste,
                  straight_through)
+from .surrogate import Surrogate, composed_autograd, fused, surrogate
 from .registry import Binarizer, get, list_binarizers, load_plugins, make, register, resolve
 
 __version__ = "0.1.0"
@@ -24,10 +25,9 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'bnnbench' has no attribute '{name}'")
 
 __all__ = [
-    *_LAZY, "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "approx_sign",
-    "channel_dims",
-    "channel_scale", "channel_view", "clamp_inclusive", "ede_sign", "get", "list_binarizers",
-    "load_plugins", "magnitude_aware_sign", "make",
-    "per_sample_variance_normalise", "register", "resolve", "sign_clipped_ste",
-    "sign_identity_ste", "straight_through",
+    *_LAZY, "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "Surrogate",
+    "approx_sign", "channel_dims", "channel_scale", "channel_view", "clamp_inclusive",
+    "composed_autograd", "fused", "get", "list_binarizers", "load_plugins",
+    "magnitude_aware_sign", "make", "per_sample_variance_normalise", "register", "resolve",
+    "sign_clipped_ste", "sign_identity_ste", "straight_through", "surrogate",
 ]

@@ -1,18 +1,13 @@
 """Binary layers that delegate to a binarizer, and the autograd pieces binarizers compose.
 
-A plugin writes a surrogate as `straight_through(hard, soft)`: the forward value is exactly
-`hard` (e.g. sign(x), so values stay ±1/0 bit for bit) and the gradient is that of `soft`, the
-function whose derivative the paper gives. The built-in sign surrogates (`sign_clipped_ste`,
-`approx_sign`, `ede_sign`) compute the same gradients but only in backward, with the
-elementwise chain fused by inductor (`fused`); `composed_autograd()` runs them op by op.
-Clipping windows are inclusive (|x| ≤ 1), as in the official codes: see `clamp_inclusive`.
+A sign with a surrogate gradient is declared by its derivative (`bnnbench.surrogate`): the
+built-in `sign_clipped_ste` and `approx_sign` are, and so is IR-Net's EDE. Their gradients are
+computed only in backward, fused by inductor; inside `composed_autograd()` they run op by op.
+`straight_through(hard, soft)` is the general piece: forward exactly `hard`, the gradient of
+`soft` (autograd runs `soft` op by op; prefer `surrogate` for a sign). Clipping windows are inclusive (|x| ≤ 1), as in the official codes: see `clamp_inclusive`.
 """
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
@@ -21,6 +16,8 @@ from torch import Tensor, nn
 
 from . import registry
 from .errors import BnnbenchError
+from .surrogate import (FUSE_MIN_NUMEL, composed_autograd, for_this_forward, fused,  # noqa: F401
+                        is_composed, surrogate)
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -52,97 +49,19 @@ def sign_identity_ste(x: Tensor) -> Tensor:
     return straight_through(torch.sign(x), x)
 
 
-_composed = False
-
-
-@contextmanager
-def composed_autograd() -> Iterator[None]:
-    """Inside this block the fused pieces run as the official codes compose them from eager
-    torch ops and autograd: `approx_sign(x, per_sample_normalised=True)` through torch.var and
-    a division, the surrogate gradients op by op. The same functions with more memory passes:
-    the official-style benchmark loop runs in it, and the tests compare the two."""
-    global _composed
-    before, _composed = _composed, True
-    try:
-        yield
-    finally:
-        _composed = before
-
-
-FUSE_MIN_NUMEL = 2**18
 NORMALISE_EPS = 1e-5     # ReCU's and BiPer's per-sample sqrt(var + eps), fused and composed
 
 
-def fused(fn):
-    """`fn(x, ...)` compiled by inductor into as few kernels as it allows, for an x of at least
-    FUSE_MIN_NUMEL elements; eager below that and for a forward run in `composed_autograd()`.
-
-    The surrogate gradients below are chains of elementwise ops and per-sample sums over whole
-    activations: eagerly each op is one pass through memory, fused they are one or two (ReCU's
-    and BiPer's activation backward on a 256×16×32×32 batch, 2-core CPU: 5.5 ms fused, 39 ms
-    as eager ops). Compiled with dynamic shapes, so one compile serves every layer and batch
-    size; it costs seconds per process (inductor caches its kernels on disk), which small
-    activations (the digits set, unit tests) would not earn back. A CPU without a C++
-    compiler, which inductor's CPU backend needs, runs `fn` eagerly."""
-    has_cxx = shutil.which(os.environ.get("CXX", "g++")) is not None
-
-    @functools.cache
-    def compiled():   # on first use: importing torch's compiler stack costs seconds
-        return torch.compile(fn, dynamic=True)
-
-    @functools.wraps(fn)
-    def run(x: Tensor, *args):
-        if x.numel() < FUSE_MIN_NUMEL or not (x.is_cuda or has_cxx):
-            return fn(x, *args)
-        return compiled()(x, *args)
-    return run
-
-
-def _for_this_forward(grad_fn):
-    """The gradient function a forward hands to its backward: the eager original of a `fused`
-    one inside `composed_autograd()` (decided at forward time: backward runs outside the block)."""
-    return grad_fn.__wrapped__ if _composed else grad_fn
-
-
-class _SignWithSurrogate(torch.autograd.Function):
-    """sign(x) forward; backward `surrogate_grad(x, grad, *params)`, evaluated only in backward
-    (nothing extra is computed in forward or in evaluation; only x and params are kept)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, surrogate_grad, *params: Tensor) -> Tensor:
-        ctx.surrogate_grad = _for_this_forward(surrogate_grad)
-        ctx.save_for_backward(x, *params)
-        return torch.sign(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        x, *params = ctx.saved_tensors
-        return ctx.surrogate_grad(x, grad, *params), None, *(None for _ in params)
-
-
-@fused
-def _clipped_ste_grad(x: Tensor, grad: Tensor) -> Tensor:
-    return grad * (x.abs() <= 1.0).to(grad.dtype)
-
-
-@fused
-def _approx_sign_grad(x: Tensor, grad: Tensor) -> Tensor:
-    return grad * torch.clamp(2.0 - 2.0 * x.abs(), min=0.0)
-
-
-@fused
-def _ede_grad(x: Tensor, grad: Tensor, t: Tensor, k: Tensor) -> Tensor:
-    return grad * (k * t * (1.0 - torch.tanh(t * x) ** 2))
-
-
+@surrogate
 def sign_clipped_ste(x: Tensor) -> Tensor:
     """sign(x); gradient 1 where |x| ≤ 1 (inclusive), else 0 (clipped STE)."""
-    return _SignWithSurrogate.apply(x, _clipped_ste_grad)
+    return x.abs() <= 1.0
 
 
-def ede_sign(x: Tensor, t: Tensor, k: Tensor) -> Tensor:
-    """sign(x); gradient k·t·(1 − tanh²(t·x)), the derivative of k·tanh(t·x) (IR-Net's EDE)."""
-    return _SignWithSurrogate.apply(x, _ede_grad, t, k)
+@surrogate
+def _approx_sign(x: Tensor) -> Tensor:
+    """max(0, 2 − 2|x|)"""
+    return torch.clamp(2.0 - 2.0 * x.abs(), min=0.0)
 
 
 def approx_sign(x: Tensor, *, per_sample_normalised: bool = False) -> Tensor:
@@ -152,11 +71,11 @@ def approx_sign(x: Tensor, *, per_sample_normalised: bool = False) -> Tensor:
     a0 = x / sqrt(var_{C,H,W}(x) + 1e-5) per sample, flowing on through the normalisation, the
     same function as `approx_sign(per_sample_variance_normalise(x, True))` computed in one step
     (ReCU, BiPer in training)."""
-    if per_sample_normalised and _composed:
-        return _SignWithSurrogate.apply(per_sample_variance_normalise(x, True), _approx_sign_grad)
+    if per_sample_normalised and is_composed():
+        return _approx_sign(per_sample_variance_normalise(x, True))
     if per_sample_normalised:
         return _NormalisedApproxSign.apply(x, NORMALISE_EPS)
-    return _SignWithSurrogate.apply(x, _approx_sign_grad)
+    return _approx_sign(x)
 
 
 class _ChannelScale(torch.autograd.Function):
@@ -164,7 +83,7 @@ class _ChannelScale(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, y: Tensor, alpha: Tensor) -> Tensor:
-        ctx.scale_grad = _for_this_forward(_channel_scale_grad)
+        ctx.scale_grad = for_this_forward(_channel_scale_grad)
         ctx.save_for_backward(y, alpha)
         return y * channel_view(alpha, y)
 

@@ -1,4 +1,4 @@
-"""The binarizer plugin API: the `Binarizer` base class, `register`, lookup and discovery.
+"""The binarizer registry: `register`, lookup and discovery (the base class: bnnbench.base).
 
 Built-ins (the `binarizers` package), third-party packages (entry-point group
 `bnnbench.binarizers`) and plain files (`--plugin path.py`) all register through the same
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-import math
 import pkgutil
 import re
 import sys
@@ -17,134 +16,11 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-from torch import Tensor, nn
-
+from .base import Binarizer, check_declarations
 from .errors import BnnbenchError
 
 ENTRY_POINT_GROUP = "bnnbench.binarizers"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class Binarizer(nn.Module):
-    """One binary layer's binarizer: how its weights and input activations become ±1.
-
-    A plugin subclasses this, is decorated with `@register("name")` and overrides:
-      weight(w)      -> the (scaled) binary weight the conv/linear uses, with its surrogate gradient
-      activation(x)  -> the binary input activation, with its surrogate gradient
-      output(y)      -> optional post-scale of the layer output (learnable α), default identity
-      build(layer)   -> optional per-layer state (nn.Parameters sized by layer.in/out_channels)
-      loss(w)        -> optional extra loss term for this layer's latent weight
-    Configuration is the class's *annotated* attributes (e.g. `omega0: float = 20.0`): plain data
-    that round-trips through JSON. Un-annotated class attributes are metadata. During training
-    `self.progress` (0-dim tensor, p = epoch/epochs in [0, 1]) drives schedules without
-    recompiling, and `self.stage` names the current stage of `stages`.
-    """
-
-    # metadata (not configuration)
-    name: str = ""                      # set by @register
-    paper: str = ""
-    year: int | None = None
-    spec: str = ""                      # section of spec/binarizers.md this follows
-    stages: tuple = ("binary",)         # training stages, in order; the last one is fully binary
-    nonlinearity: str = "hardtanh"      # preferred block nonlinearity: hardtanh | rprelu | identity
-    binary: bool = True                 # False: a full-precision reference (counts, published)
-    recipes: dict = {}                  # "dataset[/arch]" -> {stage: {recipe key: value}}
-    origin: str = "built-in"            # set at registration: built-in, entry point or file
-
-    def __init__(self, **config: Any):
-        super().__init__()
-        for key, value in self.check_config(config).items():
-            setattr(self, key, value)
-        self.register_buffer("progress", torch.zeros(()))
-        self.stage = self.stages[-1]
-
-    # --- configuration -------------------------------------------------------------------
-    @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        """The configuration keys with their default values."""
-        out: dict[str, Any] = {}
-        for klass in reversed(cls.__mro__):
-            if klass is Binarizer or not (isinstance(klass, type) and issubclass(klass, Binarizer)):
-                continue
-            for key in klass.__dict__.get("__annotations__", {}):
-                if not key.startswith("_"):
-                    out[key] = getattr(cls, key)
-        return out
-
-    @classmethod
-    def check_params(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """`config`'s own keys, checked and coerced (no defaults added); an unknown key or a
-        wrong type is a BnnbenchError."""
-        defaults = cls.defaults()
-        checked = {}
-        for key, value in config.items():
-            if key not in defaults:
-                known = ", ".join(defaults) or "none"
-                raise BnnbenchError(
-                    f"binarizer '{cls.name}' has no parameter '{key}' (its parameters: {known})")
-            checked[key] = _coerce(cls.name, key, value, defaults[key])
-        return checked
-
-    @classmethod
-    def check_config(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """Defaults updated with `config` (checked as `check_params`)."""
-        return {**cls.defaults(), **cls.check_params(config)}
-
-    def config(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self.defaults()}
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
-
-    # --- the method ----------------------------------------------------------------------
-    def build(self, layer: nn.Module) -> None:
-        """Create per-layer state; `layer` has in_channels and out_channels."""
-
-    def init_weight(self, w: Tensor) -> None:
-        """Initialise the layer's latent weight in place, if the method prescribes it."""
-
-    def weight(self, w: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def activation(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def output(self, y: Tensor) -> Tensor:
-        return y
-
-    def loss(self, w: Tensor) -> Tensor | None:
-        return None
-
-    @classmethod
-    def recipe(cls, dataset: str, arch: str | None = None) -> dict[str, dict[str, Any]]:
-        """The official recipe per stage: the entries 'default', 'dataset' and 'dataset/arch'
-        merged in that order (a more specific entry overrides single keys, its `binarizer`
-        table key by key), so 'cifar10/vgg_small' needs to state only what differs."""
-        out: dict[str, dict[str, Any]] = {stage: {} for stage in cls.stages}
-        for key in ("default", dataset, f"{dataset}/{arch}"):
-            for stage, values in cls.recipes.get(key, {}).items():
-                merged = out.setdefault(stage, {})
-                params = {**merged.get("binarizer", {}), **values.get("binarizer", {})}
-                merged.update(values)
-                if params:
-                    merged["binarizer"] = params
-        return out
-
-
-def _coerce(name: str, key: str, value: Any, default: Any) -> Any:
-    kind = type(default)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is float and isinstance(value, float) and not math.isfinite(value):
-        raise BnnbenchError(f"binarizer '{name}' parameter '{key}' must be a finite number, "
-                            f"got {value!r}")
-    if kind is tuple and isinstance(value, list):  # a tuple comes back from JSON as a list
-        return tuple(value)
-    if default is None or isinstance(value, kind):
-        return value
-    raise BnnbenchError(f"binarizer '{name}' parameter '{key}' must be {kind.__name__}, "
-                        f"got {value!r}")
 
 
 # --- the registry ------------------------------------------------------------------------
@@ -172,6 +48,7 @@ def register(name: str):
             raise BnnbenchError(f"@register('{name}'): {cls.__name__} does not define "
                                 f"{' and '.join(f'{m}()' for m in missing)}; a binarizer must "
                                 "define weight(w) and activation(x)")
+        check_declarations(cls, name)
         cls.name = name
         cls.origin = _origin
         _REGISTRY[name] = cls

@@ -9,6 +9,7 @@ with the same numbers as an uninterrupted run.
 """
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import math
@@ -119,16 +120,31 @@ def _live_binarizer_config(model: torch.nn.Module, stage: str) -> dict[str, Any]
     return live
 
 
-def _binary_layer_stats(model: torch.nn.Module) -> tuple[float | None, float | None]:
-    """Mean QE (for binarizers with an ω0) and mean b = mean|W| over the binary layers."""
-    qes, bs = [], []
+@torch.no_grad()
+def _binarizer_metrics(model: torch.nn.Module) -> dict[str, float]:
+    """Each binarizer's `metrics(w)` (its schedules, BiPer's QE), averaged over the binary layers,
+    and b = mean|W| of the binary layers' latent weights (the Laplace scale of the QE analysis)."""
+    sums: dict[str, list[float]] = {}
     for layer in bnn.binary_layers(model):
-        bs.append(analysis.laplace_scale(layer.weight))
-        omega0 = getattr(layer.binarizer, "omega0", None)
-        if omega0 is not None:
-            qes.append(analysis.qe_empirical(layer.weight, omega0))
-    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
-    return mean(qes), mean(bs)
+        for key, value in {"b": analysis.laplace_scale(layer.weight),
+                           **layer.binarizer.metrics(layer.weight.detach())}.items():
+            sums.setdefault(key, []).append(float(value))
+    return {key: sum(values) / len(values) for key, values in sums.items()}
+
+
+def _per_step_progress(model: torch.nn.Module) -> bool:
+    """Whether a binarizer of `model` asks for p to advance every optimiser step."""
+    return any(layer.binarizer.progress_per_step for layer in bnn.binary_layers(model))
+
+
+def _with_binarizer_metrics(row: dict, metrics: dict[str, float]) -> dict:
+    """The epoch's row with the binarizers' metrics added; a metric may not replace a column of
+    the engine's own (except qe and b, which they fill: BiPer's QE, every model's b)."""
+    taken = sorted(set(metrics) & (set(row) - {"qe", "b"}))
+    if taken:
+        raise BnnbenchError(f"a binarizer's metrics() returns {', '.join(taken)}, a name of "
+                            "metrics.jsonl's own columns; rename it")
+    return {**row, **metrics}
 
 
 def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
@@ -294,7 +310,7 @@ class _CellRun:
         else:
             keep = epoch + 1 == self.stages[index][1]["epochs"]
         if keep:
-            self.stage_start = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.stage_start = copy.deepcopy(self.model.state_dict())
             self.stage_start_top1 = top1
 
     def _epoch(self, stage_index: int, epoch: int, optimizer) -> dict:
@@ -304,6 +320,8 @@ class _CellRun:
             group["lr"] = lr
         position, length = recipes.schedule_position(recipe, epoch)
         bnn.set_progress(self.model, position / length)
+        planned = math.ceil(self.data.num_train / recipe["batch_size"])   # steps this epoch
+        per_step = _per_step_progress(self.model)
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         hits = torch.zeros((), device=self.device, dtype=torch.long)
@@ -312,7 +330,9 @@ class _CellRun:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         gen = _epoch_generator(self.cfg.seed, stage_index, epoch)
-        for x, y in self.data.train_batches(recipe["batch_size"], gen):
+        for step, (x, y) in enumerate(self.data.train_batches(recipe["batch_size"], gen)):
+            if per_step:
+                bnn.set_progress(self.model, (position + step / planned) / length)
             loss, logits = train_step(self.model, self.forward, optimizer, x, y)
             loss_sum += loss * y.numel()
             hits += (logits.argmax(1) == y).sum()
@@ -326,12 +346,12 @@ class _CellRun:
                                    "is kept: lower the lr or check the binarizer")
         test = evaluate(self.model, self.data, eval_batch_size(recipe, self.device),
                         self.forward)
-        qe, b = _binary_layer_stats(self.model)
         self._keep_next_stage_start(stage_index, epoch, test["top1"])
-        return {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
-                "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
-                **test, "seconds": time.perf_counter() - t0,
-                "images_per_s": seen / train_seconds, "steps": steps, "qe": qe, "b": b}
+        row = {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
+               "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
+               **test, "seconds": time.perf_counter() - t0,
+               "images_per_s": seen / train_seconds, "steps": steps, "qe": None, "b": None}
+        return _with_binarizer_metrics(row, _binarizer_metrics(self.model))
 
     def _finish(self) -> dict:
         last = self.metrics[-1]
@@ -343,7 +363,7 @@ class _CellRun:
             "steps": _total_steps(self.metrics),
             "seconds": sum(r["seconds"] for r in self.metrics),
             "images_per_s": sum(r["images_per_s"] for r in self.metrics) / len(self.metrics),
-            "qe": last["qe"], "b": last["b"], "device": str(self.device)}
+            "qe": last.get("qe"), "b": last.get("b"), "device": str(self.device)}
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)  # (a repair)
         runstore.drop_previous_checkpoint(self.out_dir)
         (self.out_dir / runstore.ERROR_LOG).unlink(missing_ok=True)   # of an earlier failure

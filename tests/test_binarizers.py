@@ -9,6 +9,7 @@ stage and state-dict checks for free.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import math
 from functools import partial
@@ -18,7 +19,7 @@ import pytest
 import torch
 
 from bnnbench import (BinaryConv2d, BinaryLinear, BnnbenchError, approx_sign, channel_scale,
-                      clamp_inclusive, ede_sign, get, list_binarizers, make, sign_clipped_ste)
+                      clamp_inclusive, get, list_binarizers, make, sign_clipped_ste)
 from bnnbench.models import build_model
 from bnnbench.nn import FUSE_MIN_NUMEL, composed_autograd, extra_loss, set_progress, set_stage
 
@@ -172,7 +173,7 @@ def test_reactnet_weights_per_stage_and_init():
 def test_irnet_ede_schedule_and_activation_gradient(t_min, p, t_exp, k_exp):
     b = fresh("irnet", t_min=t_min)
     b.progress.fill_(p)
-    tt, kk = b.t_k()
+    tt, kk = b.schedule()["t"], b.schedule()["k"]
     assert tt.item() == pytest.approx(t_exp, rel=1e-6)
     assert kk.item() == pytest.approx(k_exp, rel=1e-6)
     y, g = value_and_grad(b.activation, t(EDGE))
@@ -224,12 +225,12 @@ def _spec_tau(epoch, epochs, tau_min=0.85, tau_max=0.99):
 
 def test_recu_tau_schedule_ends():
     b = fresh("recu")
-    assert b.tau().item() == pytest.approx(0.85, abs=1e-7)
+    assert b.schedule()["tau"].item() == pytest.approx(0.85, abs=1e-7)
     b.progress.fill_(599 / 600)
-    assert round(b.tau().item(), 6) == 0.989631
+    assert round(b.schedule()["tau"].item(), 6) == 0.989631
     assert _spec_tau(599, 600) == pytest.approx(0.989631, abs=5e-7)
     b.progress.fill_(1.0)
-    assert b.tau().item() == pytest.approx(0.99, abs=1e-9)
+    assert b.schedule()["tau"].item() == pytest.approx(0.99, abs=1e-9)
 
 
 def _ref_recu_weight(w, tau, upstream):
@@ -387,7 +388,7 @@ def test_fused_normalised_approx_sign_equals_the_official_composition(shape, lay
 @pytest.mark.parametrize("surrogate, derivative", [
     (sign_clipped_ste, lambda x: (np.abs(x) <= 1.0).astype(float)),
     (approx_sign, _ref_approx_sign_grad),
-    (partial(ede_sign, t=torch.tensor(3.0), k=torch.tensor(1.0)),
+    (lambda x: importlib.import_module(get("irnet").__module__).ede(x, 3.0, 1.0),
      lambda x: 3.0 * (1.0 - np.tanh(3.0 * x) ** 2)),
 ], ids=["clipped_ste", "approx_sign", "ede"])
 def test_fused_sign_surrogates_on_large_activations(surrogate, derivative):
