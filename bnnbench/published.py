@@ -1,4 +1,6 @@
-"""Published numbers (results/reference/*.csv, shipped as package data `bnnbench.reference`).
+"""Published numbers (results/reference/*.csv, shipped as package data `bnnbench.reference`),
+and those a registered binarizer declares in its `published` attribute (after the files'
+rows, with the same columns: method = its `paper`, bits 1/1, or 32/32 if it is not binary).
 
 The report puts every result beside the number its paper published; keeping those numbers as
 data, each with its source, makes the comparison reproducible and reviewable (see
@@ -8,6 +10,7 @@ results/reference/README.md for the columns and the rules). This module is not c
 from __future__ import annotations
 
 import functools
+import math
 from importlib import resources
 
 import pandas as pd
@@ -32,10 +35,25 @@ def _load_all() -> pd.DataFrame:
     return df
 
 
+def _declared() -> pd.DataFrame:
+    """The rows the registered binarizers declare (plugins loaded so far included)."""
+    from .registry import _REGISTRY
+    rows = [{"method": cls.paper or name, "binarizer": name, "variant": "", "note": "",
+             "bits": "1/1" if cls.binary else "32/32", "top5": math.nan, **entry}
+            for name, cls in sorted(_REGISTRY.items()) for entry in cls.published]
+    return pd.DataFrame(rows, columns=REFERENCE_COLUMNS).astype({"top1": float, "top5": float})
+
+
+def _all_rows() -> pd.DataFrame:
+    declared = _declared()
+    return _load_all() if declared.empty else pd.concat([_load_all(), declared],
+                                                          ignore_index=True)
+
+
 def load_reference(dataset: str | None = None) -> pd.DataFrame:
-    """Every published row (of `dataset` if given), in file order; empty strings, not NaN,
-    in the text columns, NaN where a top-5 is not published."""
-    df = _load_all()
+    """Every published row (of `dataset` if given), in file order, then the declared ones;
+    empty strings, not NaN, in the text columns, NaN where a top-5 is not published."""
+    df = _all_rows()
     if dataset is not None:
         df = df[df["dataset"] == dataset]
     return df.reset_index(drop=True).copy()
@@ -52,7 +70,7 @@ def match_published(dataset: str, arch: str, binarizer: str,
     in file order (the files list the official README's number first where sources disagree).
     With `variant` None every candidate counts.
     """
-    df = _load_all()
+    df = _all_rows()
     hits = df[(df["dataset"] == dataset) & (df["arch"] == arch) & (df["binarizer"] == binarizer)
               & (df["bits"] == bits)]
     if variant:

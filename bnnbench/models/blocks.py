@@ -1,8 +1,13 @@
 """Block pieces shared by the backbones: nonlinearities, shortcuts and the two residual blocks.
 
 Kept apart from the architectures so every backbone builds its blocks from the same parts, and
-so a binarizer only ever influences a model through two things: the BinaryConv2d it is given to
-and its class attribute `nonlinearity` (models never look at a binarizer's name).
+so a binarizer only ever influences a model through the BinaryConv2d it is given to and three
+class attributes (models never look at a binarizer's name):
+  nonlinearity    hardtanh | rprelu | identity
+  layout          conv_bn_act: x ↦ act(BN(conv(x)) + shortcut(x))   (every built-in)
+                  conv_act_bn: x ↦ BN(act(conv(x))) + shortcut(x)   (VGG-Small: conv → act → BN)
+  classifier_bn   True/False: a BatchNorm1d before the classifier or none; None keeps the
+                  backbone's own (the ResNets have one, VGG-Small has none)
 """
 from __future__ import annotations
 
@@ -43,6 +48,28 @@ def nonlinearity_of(binarizer: Any) -> str:
         raise BnnbenchError(f"binarizer '{cls.name}' asks for nonlinearity '{kind}'; "
                             f"set it to one of: {', '.join(NONLINEARITIES)}")
     return kind
+
+
+def layout_of(binarizer: Any) -> str:
+    """The block layout a binarizer asks for (checked when it registered)."""
+    cls, _ = registry.resolve(binarizer)
+    return cls.layout
+
+
+def classifier_bn_of(binarizer: Any, backbone_default: bool) -> bool:
+    """Whether the classifier gets a BatchNorm1d: the binarizer's choice, else the backbone's."""
+    cls, _ = registry.resolve(binarizer)
+    return backbone_default if cls.classifier_bn is None else bool(cls.classifier_bn)
+
+
+def post_conv(layout: str, y: Tensor, bn: nn.Module, act: nn.Module,
+              residual: Tensor | None = None) -> Tensor:
+    """A conv's output through BN and the nonlinearity in `layout`'s order, plus the residual."""
+    if layout == "conv_act_bn":
+        y = bn(act(y))
+        return y if residual is None else y + residual
+    y = bn(y)
+    return act(y if residual is None else y + residual)
 
 
 def make_nonlinearity(kind: str, channels: int) -> nn.Module:
@@ -105,11 +132,13 @@ def make_shortcut(kind: str, in_channels: int, out_channels: int, stride: int) -
 
 class BiRealBlock(nn.Module):
     """Two binary 3×3 convs, each wrapped by its own real-valued shortcut (Bi-Real style):
-    x ↦ act(BN(conv(x)) + shortcut(x)), twice; only the first conv downsamples."""
+    x ↦ act(BN(conv(x)) + shortcut(x)), twice (in the binarizer's layout); only the first conv
+    downsamples."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, binarizer: Any,
                  nonlinearity: str, shortcut: str):
         super().__init__()
+        self.layout = layout_of(binarizer)
         self.conv1 = binary_conv3x3(in_channels, out_channels, stride, binarizer)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride)
@@ -119,17 +148,18 @@ class BiRealBlock(nn.Module):
         self.act2 = make_nonlinearity(nonlinearity, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.act1(self.bn1(self.conv1(x)) + self.shortcut(x))
-        return self.act2(self.bn2(self.conv2(x)) + x)
+        x = post_conv(self.layout, self.conv1(x), self.bn1, self.act1, self.shortcut(x))
+        return post_conv(self.layout, self.conv2(x), self.bn2, self.act2, x)
 
 
 class BasicBlock(nn.Module):
     """The standard ResNet basic block, binary: one shortcut around two convs,
-    x ↦ act(BN(conv2(act(BN(conv1(x))))) + shortcut(x))."""
+    x ↦ act(BN(conv2(act(BN(conv1(x))))) + shortcut(x)) (in the binarizer's layout)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, binarizer: Any,
                  nonlinearity: str, shortcut: str):
         super().__init__()
+        self.layout = layout_of(binarizer)
         self.conv1 = binary_conv3x3(in_channels, out_channels, stride, binarizer)
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.act1 = make_nonlinearity(nonlinearity, out_channels)
@@ -139,8 +169,8 @@ class BasicBlock(nn.Module):
         self.act2 = make_nonlinearity(nonlinearity, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.act1(self.bn1(self.conv1(x)))
-        return self.act2(self.bn2(self.conv2(out)) + self.shortcut(x))
+        out = post_conv(self.layout, self.conv1(x), self.bn1, self.act1)
+        return post_conv(self.layout, self.conv2(out), self.bn2, self.act2, self.shortcut(x))
 
 
 def make_stage(block: type[nn.Module], in_channels: int, out_channels: int, blocks: int,
@@ -156,7 +186,7 @@ def make_stage(block: type[nn.Module], in_channels: int, out_channels: int, bloc
 class ResNet(nn.Module):
     """The body every ResNet here shares: a full-precision `stem`, stages of binary blocks (the
     first stage keeps the resolution, each later one halves it), global average pooling,
-    BatchNorm1d and a full-precision fc. Conv weights start Kaiming-normal, and so does the fc
+    BatchNorm1d (unless the binarizer's `classifier_bn` is False) and a full-precision fc. Conv weights start Kaiming-normal, and so does the fc
     unless `kaiming_fc` is False (it then keeps PyTorch's default, as the ReCU/BiPer CIFAR
     ResNet-20 code); then each binarizer may re-initialise its own layers."""
 
@@ -173,7 +203,7 @@ class ResNet(nn.Module):
             width = out
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.bn = nn.BatchNorm1d(width)
+        self.bn = nn.BatchNorm1d(width) if classifier_bn_of(binarizer, True) else nn.Identity()
         self.fc = nn.Linear(width, num_classes)
         initialise(self, nn.init.kaiming_normal_, linear=kaiming_fc)
 
