@@ -55,7 +55,8 @@ def list_cmd(names, params, dataset, arch, plugins):
         cls, config = registry.resolve({"name": name, **_key_values(params, "--param")})
         click.echo(f"{cls.name}: {cls.paper} {cls.year or ''} (spec: {cls.spec or '-'}; "
                    f"origin: {cls.origin})")
-        click.echo(f"  stages: {' → '.join(cls.stages)}; nonlinearity: {cls.nonlinearity}")
+        click.echo(f"  stages: {' → '.join(cls.stages)}; nonlinearity: {cls.nonlinearity}; "
+                   f"layout: {cls.layout}")
         click.echo("  parameters: " + (", ".join(f"{k}={v!r}" for k, v in config.items())
                                        or "none"))
         click.echo("  " + inspect.cleandoc(cls.__doc__ or "").replace("\n", "\n  ") + "\n")

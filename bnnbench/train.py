@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
 import math
 import platform
 import subprocess
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 import torchvision
 from tqdm.auto import tqdm
 
-from . import __version__, analysis, nn as bnn, recipe as recipes, registry, runstore
+from . import __version__, binarizer_state, nn as bnn, recipe as recipes, registry, runstore
 from .cell import CellConfig, check_folder, code_identity, comparable
 from .device import resolve_device
 from .runs import eval_batch_size, evaluate
@@ -103,48 +102,6 @@ def _total_steps(metrics: list[dict]) -> int | None:
 
 def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + stage_index * 10_007 + epoch)
-
-
-def _live_binarizer_config(model: torch.nn.Module, stage: str) -> dict[str, Any]:
-    """The binarizer parameters every binary layer holds now; they must all agree and be in
-    `stage` (a plugin that changes them per layer would train something else than recorded)."""
-    seen = {json.dumps({"stage": layer.binarizer.stage, **layer.binarizer.config()},
-                       sort_keys=True) for layer in bnn.binary_layers(model)}
-    if len(seen) > 1:
-        raise BnnbenchError(f"the binary layers hold different binarizer parameters in stage "
-                            f"'{stage}': {sorted(seen)}; a binarizer's parameters must be the "
-                            "same in every layer")
-    live = json.loads(seen.pop()) if seen else {"stage": stage}
-    if live.pop("stage") != stage:
-        raise BnnbenchError(f"the binary layers are not in stage '{stage}' while it trains")
-    return live
-
-
-@torch.no_grad()
-def _binarizer_metrics(model: torch.nn.Module) -> dict[str, float]:
-    """Each binarizer's `metrics(w)` (its schedules, BiPer's QE), averaged over the binary layers,
-    and b = mean|W| of the binary layers' latent weights (the Laplace scale of the QE analysis)."""
-    sums: dict[str, list[float]] = {}
-    for layer in bnn.binary_layers(model):
-        for key, value in {"b": analysis.laplace_scale(layer.weight),
-                           **layer.binarizer.metrics(layer.weight.detach())}.items():
-            sums.setdefault(key, []).append(float(value))
-    return {key: sum(values) / len(values) for key, values in sums.items()}
-
-
-def _per_step_progress(model: torch.nn.Module) -> bool:
-    """Whether a binarizer of `model` asks for p to advance every optimiser step."""
-    return any(layer.binarizer.progress_per_step for layer in bnn.binary_layers(model))
-
-
-def _with_binarizer_metrics(row: dict, metrics: dict[str, float]) -> dict:
-    """The epoch's row with the binarizers' metrics added; a metric may not replace a column of
-    the engine's own (except qe and b, which they fill: BiPer's QE, every model's b)."""
-    taken = sorted(set(metrics) & (set(row) - {"qe", "b"}))
-    if taken:
-        raise BnnbenchError(f"a binarizer's metrics() returns {', '.join(taken)}, a name of "
-                            "metrics.jsonl's own columns; rename it")
-    return {**row, **metrics}
 
 
 def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
@@ -244,7 +201,7 @@ class _CellRun:
     def _record_stage(self, index: int) -> None:
         """config.json's binarizer parameters of stage `index`, read back from the live layers
         that train it (what trains is what is recorded)."""
-        self.trained_binarizer = _live_binarizer_config(self.model, self.stages[index][0])
+        self.trained_binarizer = binarizer_state.live_config(self.model, self.stages[index][0])
         path = self.out_dir / runstore.CONFIG
         config = runstore.read_json(path)
         config["stages"][index]["recipe"]["binarizer"] = self.trained_binarizer
@@ -321,7 +278,7 @@ class _CellRun:
         position, length = recipes.schedule_position(recipe, epoch)
         bnn.set_progress(self.model, position / length)
         planned = math.ceil(self.data.num_train / recipe["batch_size"])   # steps this epoch
-        per_step = _per_step_progress(self.model)
+        per_step = binarizer_state.progress_per_step(self.model)
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         hits = torch.zeros((), device=self.device, dtype=torch.long)
@@ -351,7 +308,7 @@ class _CellRun:
                "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
                **test, "seconds": time.perf_counter() - t0,
                "images_per_s": seen / train_seconds, "steps": steps, "qe": None, "b": None}
-        return _with_binarizer_metrics(row, _binarizer_metrics(self.model))
+        return binarizer_state.with_metrics(row, self.model)
 
     def _finish(self) -> dict:
         last = self.metrics[-1]

@@ -18,10 +18,10 @@ import torch
 
 import bnnbench
 from bnnbench import BnnbenchError, registry
-from bnnbench.cli import main
 from bnnbench.models import build_model
 from bnnbench.nn import set_stage
 from bnnbench.surrogate import FUSE_MIN_NUMEL
+from test_cli import run_main
 
 PLUGIN = Path(__file__).parent / "plugins" / "atan_anneal.py"
 
@@ -35,16 +35,6 @@ def plugin(monkeypatch):
     module = next(m for m in sys.modules.values() if getattr(m, "__file__", None) == str(PLUGIN))
     yield module
     del sys.modules[module.__name__]
-
-
-def _run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _atan_derivative(x: np.ndarray, a: float) -> np.ndarray:
@@ -101,7 +91,7 @@ def test_schedule_metrics_published_and_report_without_plugin(plugin, tmp_path, 
     step's p = (e + (S−1)/S) / E; the report finds the plugin from the record and puts its
     declared published number beside it."""
     out = tmp_path / "store" / "cell"
-    code, _, err = _run(capsys, "train", "--dataset", "digits", "--arch", "resnet20",
+    code, _, err = run_main(capsys, "train", "--dataset", "digits", "--arch", "resnet20",
                         "--binarizer", "atan_anneal", "--plugin", str(PLUGIN), "--epochs", "2",
                         "--subset", "64", "--device", "cpu", "--out", str(out))
     assert code == 0, err
@@ -112,7 +102,7 @@ def test_schedule_metrics_published_and_report_without_plugin(plugin, tmp_path, 
         assert row["a"] == pytest.approx(1.0 * 10.0 ** p, rel=1e-6)
     registry._REGISTRY.pop("atan_anneal")             # a new session: nothing loaded
     del sys.modules[plugin.__name__]
-    code, csv, err = _run(capsys, "report", str(out.parent), "--out", str(tmp_path / "r"),
+    code, csv, err = run_main(capsys, "report", str(out.parent), "--out", str(tmp_path / "r"),
                           "--no-figures", "--format", "csv")
     assert code == 0, err
     row = pd.read_csv(io.StringIO(csv)).set_index("binarizer").loc["atan_anneal"]
@@ -125,7 +115,7 @@ def test_p_is_epoch_over_the_stage_epochs_after_budget(tmp_path, capsys):
     """IR-Net's t in metrics.jsonl: p = e / E with E the stage's epochs shrunk by --budget
     (4 epochs × 0.5 = 2: p = 0, 1/2), set once per epoch."""
     out = tmp_path / "cell"
-    code, _, err = _run(capsys, "train", "--dataset", "digits", "--arch", "resnet20",
+    code, _, err = run_main(capsys, "train", "--dataset", "digits", "--arch", "resnet20",
                         "--binarizer", "irnet", "--epochs", "4", "--budget", "0.5", "--subset",
                         "64", "--device", "cpu", "--out", str(out))
     assert code == 0, err
