@@ -69,6 +69,7 @@ class Binarizer(nn.Module):
             setattr(self, key, value)
         self.register_buffer("progress", torch.zeros(()))
         self.stage = self.stages[-1]
+        self.register_load_state_dict_pre_hook(_stage_of_older_records)
 
     # --- configuration -------------------------------------------------------------------
     @classmethod
@@ -171,6 +172,12 @@ class Binarizer(nn.Module):
                 if params:
                     merged["binarizer"] = params
         return out
+
+
+def _stage_of_older_records(module: Binarizer, state_dict: dict, prefix: str, *args) -> None:
+    """A state_dict saved before the stage was in it (checkpoints of bnnbench ≤ 0.1.0 runs)
+    loads strictly and keeps the current stage, which training and load_run then set."""
+    state_dict.setdefault(prefix + "_extra_state", {"stage": module.stage})
 
 
 def check_declarations(cls: type[Binarizer], name: str) -> None:

@@ -178,3 +178,13 @@ def test_the_stage_is_in_the_state_dict():
     state[key] = {"stage": "ternary"}
     with pytest.raises(BnnbenchError, match="names stage 'ternary'"):
         fresh.load_state_dict(state)
+
+
+def test_a_state_dict_saved_before_the_stage_was_in_it_still_loads():
+    """A partial cell checkpointed by an older bnnbench resumes (strict load, stage kept)."""
+    old = {k: v for k, v in build_model("resnet20", "biper", input_size=8).state_dict().items()
+           if not k.endswith("_extra_state")}
+    model = build_model("resnet20", "biper", input_size=8)
+    set_stage(model, "sine")
+    model.load_state_dict(old, strict=True)
+    assert {layer.binarizer.stage for layer in bnnbench.nn.binary_layers(model)} == {"sine"}
