@@ -1,4 +1,5 @@
 """The built-in binarizers, one module each, written only against bnnbench's public plugin API.
 
-Every module here is imported by `bnnbench.registry.discover()`.
+Installed as `bnnbench.binarizers` (this folder is mapped in pyproject.toml, as tasks/ is to
+bnnbench.tasks); every module here is imported by `bnnbench.registry.discover()`.
 """

@@ -1,6 +1,6 @@
 """The binarizer registry: `register`, lookup and discovery (the base class: bnnbench.base).
 
-Built-ins (the `binarizers` package), third-party packages (entry-point group
+Built-ins (the `bnnbench.binarizers` package), third-party packages (entry-point group
 `bnnbench.binarizers`) and plain files (`--plugin path.py`) all register through the same
 decorator, so a new method is one file written against this module.
 """
@@ -73,10 +73,10 @@ def discover() -> None:
     if _discovered:
         return
     _discovered = True
-    import binarizers
+    from . import binarizers
 
     for module in pkgutil.iter_modules(binarizers.__path__):
-        importlib.import_module(f"binarizers.{module.name}")
+        importlib.import_module(f"{binarizers.__name__}.{module.name}")
     failures = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist.name if ep.dist else "?"

@@ -57,8 +57,8 @@ def evaluate(model: torch.nn.Module, data, batch_size: int, forward=None) -> dic
 def load_run(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Module:
     """The model of the run folder `path` (its final checkpoint, or its latest one while it is
     unfinished) in eval mode, in the stage it last trained, with that stage's binarizer values,
-    on `device` (None: CUDA where there is one). `model.run` holds the folder, its cell, stage
-    and binarizer values."""
+    on `device` (None: CUDA where there is one). `model.run` holds the folder, its cell, stage,
+    binarizer values and build_model's keywords."""
     path = Path(path)
     if not (path / runstore.CONFIG).exists():
         raise BnnbenchError(f"{path} is not a run folder (no {runstore.CONFIG}): give the "
@@ -73,11 +73,12 @@ def load_run(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Module
     stage = config["stages"][index]
     binarizer = ckpt.get("binarizer") or {"name": cell.resolved().binarizer["name"],
                                           **stage["recipe"]["binarizer"]}
-    model = build_model(cell.arch, binarizer, **_build_args(config, cell.dataset))
+    build = _build_args(config, cell.dataset)
+    model = build_model(cell.arch, binarizer, **build)
     model.load_state_dict(ckpt["model"], strict=True)
     bnn.set_stage(model, stage["name"])
     model.run = {"path": str(path), "cell": config["cell"], "cell_id": config["cell_id"],
-                 "stage": stage["name"], "binarizer": binarizer}
+                 "stage": stage["name"], "binarizer": binarizer, "build": build}
     return model.to(resolve_device(device), memory_format=torch.channels_last).eval()
 
 

@@ -78,6 +78,10 @@ def write_text(path: Path, text: str) -> None:
     _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(Path(path), lambda fh: fh.write(data))
+
+
 def record_failure(cell_dir: Path, cell: dict, cell_id: str, exc: BaseException) -> None:
     """result.json "failed" with the error, the traceback in error.log (call it inside the
     `except` block), and a minimal config.json if the cell failed before writing its own, so
