@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 
 # what a notebook needs, one name each, imported on first use (they pull in data, models, Ray)
 _LAZY = {"build_model": "models", "train_cell": "train", "load_run": "runs",
-         "evaluate_run": "runs", "run_grid": "tune", "leaderboard": "report"}
+         "evaluate_run": "runs", "run_grid": "tune", "leaderboard": "report",
+         "load_export": "export"}
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""The `bnnbench` command: list | train | run | report | eval | summary | bench.
+"""The `bnnbench` command: list | train | run | report | summary | bench (eval and export, on
+one trained run, are in cli_model).
 
 User errors (BnnbenchError) print as one line and exit 2; `--debug` shows the traceback.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from . import registry
+from . import __version__, cli_model, registry
 from .errors import ENVIRONMENT, BnnbenchError, describe_os_error
 
 SHORTENED = ("A shortened stage keeps its warm-up only while it fits in the first half of its "
@@ -28,6 +29,7 @@ plugin_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bnnbench")
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors.")
 @click.pass_context
 def cli(ctx, debug):
@@ -44,9 +46,25 @@ def cli(ctx, debug):
                    "as a cell would be (binarizer values included).")
 @click.option("--arch", help="With --recipe: the architecture (default: resnet20 on CIFAR-style "
                              "data, resnet18 on ImageNet).")
+@click.option("--archs", "what", flag_value="archs",
+              help="Print the architectures instead, one line each.")
+@click.option("--datasets", "what", flag_value="datasets",
+              help="Print the datasets instead, one line each.")
+@click.option("--grids", "what", flag_value="grids",
+              help="Print the shipped grids instead, one line each.")
 @plugin_option
-def list_cmd(names, params, dataset, arch, plugins):
-    """Print the registered binarizers; with NAMES, each one's resolved parameters and spec."""
+def list_cmd(names, params, dataset, arch, what, plugins):
+    """Print the registered binarizers; with NAMES, each one's resolved parameters and spec;
+    with --archs, --datasets or --grids, those instead."""
+    from . import catalog
+
+    if what and (names or dataset):
+        raise BnnbenchError(f"--{what} lists every one of them: give it without binarizer "
+                            "names or --recipe")
+    if what:
+        for line in catalog.format_table(getattr(catalog, what)()):
+            click.echo(line)
+        return
     registry.load_plugins(plugins)
     for name in names:
         if dataset:
@@ -64,10 +82,8 @@ def list_cmd(names, params, dataset, arch, plugins):
         return
     rows = [(name, cls.paper, str(cls.year or ""), "→".join(cls.stages), cls.origin)
             for name in registry.list_binarizers() for cls in [registry.get(name)]]
-    header = ("name", "paper", "year", "stages", "origin")
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    for row in [header] + rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for line in catalog.format_table((("name", "paper", "year", "stages", "origin"), rows)):
+        click.echo(line)
 
 
 def _echo_recipe(name: str, params: dict, dataset: str, arch: str | None) -> None:
@@ -337,24 +353,6 @@ def summary_cmd(arch, binarizer, dataset, params, plugins):
                "per image (OPs = BOPs/64 + FLOPs)")
 
 
-@cli.command("eval")
-@click.argument("run", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Where the dataset lives now (default: where it was trained from).")
-@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N")
-def eval_cmd(run, data_dir, device):
-    """Evaluate a trained run folder (one cell) on its test set: top-1 and top-5."""
-    from . import runstore
-    from .runs import evaluate_run
-
-    scores = evaluate_run(run, data_dir=data_dir, device=device)
-    recorded = (runstore.read_result(run).get("top1")
-                if runstore.status(run) == "finished" else None)
-    click.echo(f"top-1 {scores['top1']:.2f}%, top-5 {scores['top5']:.2f}%, test loss "
-               f"{scores['test_loss']:.4f}" + (f" (recorded final top-1 {recorded:.2f}%)"
-                                               if recorded is not None else ""))
-
-
 @cli.command("bench")
 @click.option("--arch", "archs", multiple=True,
               help="Architecture (repeatable; default: resnet20, resnet18, vgg_small).")
@@ -403,6 +401,10 @@ def bench_cmd(archs, binarizers, kinds, device, batch_size, warmup, steps, repea
     jpath, mpath = bench.write(result, out)
     click.echo(bench.markdown(result))
     click.echo(f"wrote {jpath} and {mpath}")
+
+
+for command in (cli_model.eval_cmd, cli_model.export_cmd):
+    cli.add_command(command)
 
 
 class Terminated(KeyboardInterrupt):

@@ -21,6 +21,13 @@ def list_datasets() -> list[str]:
     return sorted(_LOADERS)
 
 
+def loader(name: str):
+    """The function that loads the dataset `name` (its module's docstring describes it)."""
+    if name not in _LOADERS:
+        raise BnnbenchError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())}")
+    return _LOADERS[name]
+
+
 def load_dataset(name: str, *, data_dir: str | None = None, device="cpu",
                  normalize: str | None = None, subset: int | None = None,
                  image_size: int = 224, workers: int | None = None,
@@ -31,12 +38,11 @@ def load_dataset(name: str, *, data_dir: str | None = None, device="cpu",
     N training images only (the test set stays whole). image_size, workers: ImageFolder only.
     download: fetch CIFAR-10 with torchvision if it is found nowhere.
     """
-    if name not in _LOADERS:
-        raise BnnbenchError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())}")
+    load = loader(name)
     if subset is not None and (not isinstance(subset, int) or subset < 1):
         raise BnnbenchError(f"subset must be a positive number of images, got {subset!r}")
-    return _LOADERS[name](data_dir=data_dir, device=device, normalize=normalize, subset=subset,
-                          image_size=image_size, workers=workers, download=download)
+    return load(data_dir=data_dir, device=device, normalize=normalize, subset=subset,
+                image_size=image_size, workers=workers, download=download)
 
 
-__all__ = ["Dataset", "NORMALIZE", "SHAPES", "Shape", "list_datasets", "load_dataset"]
+__all__ = ["Dataset", "NORMALIZE", "SHAPES", "Shape", "list_datasets", "load_dataset", "loader"]

@@ -55,6 +55,15 @@ def _family(family: str) -> dict[str, Callable[..., nn.Module]]:
     return _ARCHS[family]
 
 
+def arch_builder(family: str, arch: str) -> Callable[..., nn.Module]:
+    """The function that builds `arch` of `family` (its docstring describes the backbone)."""
+    archs = _family(family)
+    if arch not in archs:
+        raise BnnbenchError(f"unknown {family} architecture '{arch}'; known: "
+                            f"{', '.join(sorted(archs))}")
+    return archs[arch]
+
+
 def build_model(arch: str, binarizer: Any, *, family: str = "cifar", in_channels: int = 3,
                 num_classes: int = 10, input_size: int | None = None) -> nn.Module:
     """Build `arch` of `family` with every binary conv binarised by `binarizer` (anything
@@ -66,16 +75,12 @@ def build_model(arch: str, binarizer: Any, *, family: str = "cifar", in_channels
     `model.input_shape` = (in_channels, input_size, input_size), which `complexity` uses.
     The model carries `arch`, `family` and `variant` (a label of the backbone variant).
     """
-    archs = _family(family)
-    if arch not in archs:
-        raise BnnbenchError(f"unknown {family} architecture '{arch}'; known: "
-                            f"{', '.join(sorted(archs))}")
+    builder = arch_builder(family, arch)
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes)):
         if not isinstance(value, int) or value < 1:
             raise BnnbenchError(f"{name} must be a positive integer, got {value!r}")
     registry.resolve(binarizer)  # fail early, once, on a bad binarizer spec
     size = DEFAULT_INPUT_SIZE[family] if input_size is None else input_size
-    builder = archs[arch]
     kwargs: dict[str, Any] = dict(in_channels=in_channels, num_classes=num_classes)
     if "input_size" in inspect.signature(builder).parameters:
         kwargs["input_size"] = size
@@ -86,4 +91,5 @@ def build_model(arch: str, binarizer: Any, *, family: str = "cifar", in_channels
     return model
 
 
-__all__ = ["build_model", "complexity", "layer_table", "list_archs", "list_families"]
+__all__ = ["arch_builder", "build_model", "complexity", "layer_table", "list_archs",
+           "list_families"]
