@@ -69,7 +69,8 @@ def pack_sign_weight(name: str, w: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-def unpack_sign_weight(name: str, shape: list[int], tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+def unpack_sign_weight(name: str, shape: list[int],
+                       tensors: dict[str, torch.Tensor]) -> torch.Tensor:
     """The weight `pack_sign_weight` packed, bit for bit."""
     numel = int(np.prod(shape))
     bits = np.unpackbits(tensors[f"{name}.weight.bits"].numpy(), count=numel)
@@ -122,8 +123,7 @@ def export_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]
 
     run = Path(run)
     model = load_run(run)
-    final = model.run["binarizer"]["name"]
-    stages = registry.get(final).stages
+    stages = registry.get(model.run["binarizer"]["name"]).stages
     if model.run["stage"] != stages[-1]:
         raise BnnbenchError(f"{run} has trained only up to stage '{model.run['stage']}'; export "
                             f"needs its final stage '{stages[-1]}': let the run finish first")
@@ -132,7 +132,11 @@ def export_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]
     out = Path(out) if out is not None else run / DEFAULT_NAME
     data = safetensors_bytes(tensors, metadata={"bnnbench": json.dumps(header)})
     runstore.write_bytes(out, data)
-    _check_identical(model, load_export(out))
+    try:
+        _check_identical(model, load_export(out))
+    except BnnbenchError:
+        out.unlink()   # never leave a file that does not reproduce the run
+        raise
     bits = sum(t.numel() for k, t in tensors.items() if k.endswith(".weight.bits"))
     return {"path": out, "file": len(data), "binary": bits,
             "real": sum(t.numel() * t.element_size() for t in tensors.values()) - bits,

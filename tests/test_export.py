@@ -112,3 +112,21 @@ def test_cli_export_prints_the_packed_size_beside_the_checkpoint(runs, tmp_path,
     (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(BnnbenchError, match="is not a readable bnnbench export"):
         load_export(tmp_path / "bad.safetensors")
+
+
+def test_an_export_that_would_not_reproduce_the_run_is_refused_and_removed(runs, tmp_path,
+                                                                             monkeypatch):
+    """A fault in the loader (one weight's sign flipped) is caught by export's own check."""
+    from bnnbench import export
+
+    unpack = export.unpack_sign_weight
+
+    def one_sign_flipped(name, shape, tensors):
+        w = unpack(name, shape, tensors)
+        w.view(-1)[0] *= -1
+        return w
+
+    monkeypatch.setattr(export, "unpack_sign_weight", one_sign_flipped)
+    with pytest.raises(BnnbenchError, match="logits differ from the run's"):
+        export_run(runs / "recu", tmp_path / "model.safetensors")
+    assert not (tmp_path / "model.safetensors").exists()
