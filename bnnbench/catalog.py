@@ -10,8 +10,7 @@ import torch
 
 from . import data, grid, models, nn as bnn
 
-# a row of every column, then the rows: as the binarizer list prints them
-Table = tuple[tuple[str, ...], list[tuple[str, ...]]]
+Table = tuple[tuple[str, ...], list[tuple[str, ...]]]   # (column names, rows)
 
 
 def first_clause(doc: str | None) -> str:

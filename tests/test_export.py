@@ -54,7 +54,7 @@ def test_the_file_is_one_bit_per_binary_weight_plus_the_real_parts(binarizer, sc
     path = tmp_path / "model.safetensors"
     sizes = export_run(runs / binarizer, path)
     model = load_run(runs / binarizer)
-    binary = [m for m in bnn.binary_layers(model)]
+    binary = list(bnn.binary_layers(model))
     latent = {id(m.weight) for m in binary}
     packed = sum(math.ceil(m.weight.numel() / 8) for m in binary)
     real = sum(4 * p.numel() for p in model.parameters() if id(p) not in latent)
