@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_bytes
+from safetensors.torch import load_file, save as safetensors_bytes
 
 from . import __version__, nn as bnn, registry, runstore
 from .errors import BnnbenchError
@@ -109,7 +109,7 @@ def pack_model(model: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[st
                            "zeros": 0 if zeros is None else zeros.numel()}
     latent = {f"{name}.weight" for name in layers}
     for key, value in model.state_dict().items():
-        if key not in latent:
+        if key not in latent and isinstance(value, torch.Tensor):   # not extra state: see load
             tensors[key] = value.detach().cpu().contiguous()
     return tensors, described
 
@@ -189,8 +189,6 @@ def load_export(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Mod
     """The model an export file holds, in eval mode on `device`, its binary layers using the
     unpacked weights as they are: logits identical to `load_run` of the exported run.
     `model.export` holds the file's header."""
-    from safetensors.torch import load_file
-
     from .device import resolve_device
 
     header = read_header(path)
@@ -204,8 +202,11 @@ def load_export(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Mod
                             "the run again with this bnnbench")
     packed = {f"{name}.weight.{part}" for name in layers for part in ("bits", "scale", "zeros")}
     state = {k: v for k, v in tensors.items() if k not in packed}
+    # not in the file: the latent weights, and non-tensor extra state (a binarizer's stage:
+    # set from the header above)
+    untensored = {k for k, v in model.state_dict().items() if not isinstance(v, torch.Tensor)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if set(missing) != {f"{name}.weight" for name in layers} or unexpected:
+    if set(missing) != {f"{name}.weight" for name in layers} | untensored or unexpected:
         raise BnnbenchError(f"{path} does not match {header['arch']} (missing "
                             f"{sorted(set(missing))[:3]}, unexpected {unexpected[:3]})")
     with torch.no_grad():
