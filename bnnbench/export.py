@@ -118,7 +118,7 @@ def export_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]
     """Write the deployable form of the run folder `run` to `out` (default
     RUN/export.safetensors) and check that it loads back to identical logits. Returns the
     path and the sizes in bytes: file, binary weights packed, real parts, fp32 weights (every
-    state tensor at 32 bits) and the fp32 checkpoint file."""
+    parameter and buffer at 32 bits) and the fp32 checkpoint file."""
     from .runs import load_run
 
     run = Path(run)
@@ -140,7 +140,7 @@ def export_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]
     bits = sum(t.numel() for k, t in tensors.items() if k.endswith(".weight.bits"))
     return {"path": out, "file": len(data), "binary": bits,
             "real": sum(t.numel() * t.element_size() for t in tensors.values()) - bits,
-            "fp32": 4 * sum(t.numel() for t in model.state_dict().values()),
+            "fp32": 4 * sum(t.numel() for t in [*model.parameters(), *model.buffers()]),
             "checkpoint": (run / runstore.CHECKPOINT).stat().st_size}
 
 
