@@ -206,7 +206,7 @@ def load_export(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Mod
     # set from the header above)
     untensored = {k for k, v in model.state_dict().items() if not isinstance(v, torch.Tensor)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if set(missing) != {f"{name}.weight" for name in layers} | untensored or unexpected:
+    if set(missing) - untensored != {f"{name}.weight" for name in layers} or unexpected:
         raise BnnbenchError(f"{path} does not match {header['arch']} (missing "
                             f"{sorted(set(missing))[:3]}, unexpected {unexpected[:3]})")
     with torch.no_grad():
