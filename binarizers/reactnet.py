@@ -15,7 +15,10 @@ class ReActNet(Binarizer):
     Latent weights start U[0, 0.001). The block's RPReLU is the backbone's nonlinearity
     (`nonlinearity = "rprelu"`). Two steps: "real_weights" (binary activations, real weights)
     then "binary", the second from the first's weights (every tensor carried over).
-    Not yet here: the distributional loss against a full-precision teacher.
+    Loss (both steps): the distributional loss KL(p_teacher ‖ p_student) against a
+    full-precision teacher instead of the labels (bnnbench.distill.distribution). Teacher as in
+    the official recipe on ImageNet: an fp ResNet-34 (ours, trained by the grid); elsewhere
+    (CIFAR-10, digits) the fp model of the student's own arch.
     Paper: Liu et al., "ReActNet", ECCV 2020.
     """
 
@@ -25,12 +28,15 @@ class ReActNet(Binarizer):
     stages = ("real_weights", "binary")
     nonlinearity = "rprelu"
     recipes = {
+        "default": {stage: dict(distill="distribution") for stage in ("real_weights", "binary")},
         # Adam, weight decay on conv weights only, lr decays linearly to 0 (LambdaLR 1 − e/E)
         "imagenet": {
             "real_weights": dict(epochs=128, batch_size=512, optimizer="adam", lr=2.5e-3,
-                                 weight_decay=1e-5, decay="conv", schedule="linear"),
+                                 weight_decay=1e-5, decay="conv", schedule="linear",
+                                 teacher={"arch": "resnet34"}),
             "binary": dict(epochs=128, batch_size=512, optimizer="adam", lr=2.5e-3,
-                           weight_decay=0.0, decay="conv", schedule="linear"),
+                           weight_decay=0.0, decay="conv", schedule="linear",
+                           teacher={"arch": "resnet34"}),
         },
     }
 

@@ -3,6 +3,7 @@
 The public plugin API: subclass `Binarizer`, decorate with `register`, declare a surrogate
 gradient with `surrogate` or compose the pieces below.
 """
+from .distill import register_distill_loss
 from .errors import BnnbenchError
 from .nn import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_scale,
                  channel_view, clamp_inclusive, magnitude_aware_sign,
@@ -29,6 +30,7 @@ __all__ = [
     *_LAZY, "Binarizer", "BinaryConv2d", "BinaryLinear", "BnnbenchError", "Surrogate",
     "approx_sign", "channel_dims", "channel_scale", "channel_view", "clamp_inclusive",
     "composed_autograd", "fused", "get", "list_binarizers", "load_plugins",
-    "magnitude_aware_sign", "make", "per_sample_variance_normalise", "register", "resolve",
+    "magnitude_aware_sign", "make", "per_sample_variance_normalise", "register",
+    "register_distill_loss", "resolve",
     "sign_clipped_ste", "sign_identity_ste", "straight_through", "surrogate",
 ]

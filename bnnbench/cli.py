@@ -160,29 +160,46 @@ def _stage_key_values(items) -> dict:
                                           "busy machine).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: results/runs/train/<cell-id>).")
+@click.option("--teacher", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Distil from the cell trained in this run folder (recipe distill defaults "
+                   "to 'distribution'). Without it, a cell that distils (e.g. reactnet) trains "
+                   "its teacher first, beside --out.")
 @log_option
 @plugin_option
 def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epochs,
-              total_epochs, budget, subset, data_dir, device, compile_, threads, out, log,
+              total_epochs, budget, subset, data_dir, device, compile_, threads, out, teacher,
+              log,
               plugins):
     """Train one cell; rerunning the same command resumes it."""
+    from . import teachers
     from .cell import CellConfig
     from .train import train_cell
 
     registry.load_plugins(plugins)
+    recipe = _key_values(recipe, "--recipe")
+    if teacher:
+        recipe = {"distill": "distribution", **recipe,
+                  "teacher": teachers.spec_from_folder(teacher, dataset)}
     cfg = CellConfig(dataset=dataset, arch=arch,
                      binarizer={"name": binarizer, **_key_values(params, "--param")},
-                     seed=seed, recipe=_key_values(recipe, "--recipe"),
+                     seed=seed, recipe=recipe,
                      stage_recipes=_stage_key_values(stage_recipe), epochs=epochs,
                      total_epochs=total_epochs, budget=budget, subset=subset,
                      data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
     out = out or Path("results/runs/train") / cfg.cell_id()
+    given = {tid: teacher for tid in teachers.teacher_ids(cfg.check())} if teacher else {}
+    teachers.train_missing(cfg, out, given, lambda t, folder: train_cell(t, folder,
+                                                                         threads=threads),
+                           click.echo)
     if log:   # through Ray Tune, whose logger callbacks see each epoch
         from .trial import train_logged
+        if teacher:
+            raise BnnbenchError("--teacher with --log: the trial finds a teacher beside --out "
+                                "only; leave out --teacher (it then trains there) or --log")
         result = train_logged(cfg, out.resolve(), tuple(log), threads=threads)
     else:
-        result = train_cell(cfg, out, threads=threads)
+        result = train_cell(cfg, out, threads=threads, teachers=given)
     click.echo(f"{result['status']}: top-1 {result['top1']:.2f}% (best {result['best_top1']:.2f}%), "
                f"top-5 {result['top5']:.2f}%, {result['epochs']} epochs in "
                f"{result['seconds']:.0f} s -> {out}")

@@ -24,7 +24,7 @@ CELL_COLUMNS = [
     "dataset", "arch", "variant", "family", "binarizer", "setting", "seed", "status", "top1",
     "top5", "best_top1", "best_top5", "epochs", "planned_epochs", "seconds", "device", "hardware",
     "qe", "b", "omega0", "params", "cell_id", "path", "error", "binarizer_params",
-    "start_on_test", "steps", "stage_epochs",
+    "start_on_test", "steps", "stage_epochs", "teacher", "distill",
 ]
 # Cell fields that are user overrides of a run (may be swept); seed is the replicate axis and
 # data_dir/device/compile/plugins do not change the result.
@@ -90,6 +90,7 @@ def _read_cell(cell_dir: Path) -> dict:
         "qe": result.get("qe") if finished else None, "b": result.get("b") if finished else None,
         "omega0": eff.get("omega0"),
         "start_on_test": any(s.get("recipe", {}).get("init_from") == "best" for s in stages[1:]),
+        **_distillation([s.get("recipe", {}) for s in stages]),
         "steps": result.get("steps"),
         "stage_epochs": "+".join(map(str, planned)) if planned and None not in planned else "",
         "params": result.get("params") or model.get("params"),
@@ -118,7 +119,16 @@ def _expected_row(cfg: Any) -> dict:
     row["omega0"] = stages[-1][1]["binarizer"].get("omega0")  # as it would train
     row["planned_epochs"] = sum(r["epochs"] for _, r in stages)
     row["stage_epochs"] = "+".join(str(r["epochs"]) for _, r in stages)
+    row.update(_distillation([r for _, r in stages]))
     return row
+
+
+def _distillation(recipes: list[dict]) -> dict:
+    """The teacher ids and distillation losses of a cell's resolved stage recipes ("" when it
+    does not distil)."""
+    kd = [r for r in recipes if r.get("teacher")]
+    return {"teacher": ", ".join(dict.fromkeys(r["teacher"] for r in kd)),
+            "distill": ", ".join(dict.fromkeys(r["distill"] for r in kd))}
 
 
 def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) -> pd.DataFrame:

@@ -5,8 +5,8 @@ CSV column nobody reads. Three kinds of marker, each a symbol beside the number 
 below the table:
 
   row marks   a boolean leaderboard column that qualifies a whole row, after the row's label
-              (ROW_MARKS: start_on_test → †). A new per-row property (e.g. cells trained with
-              a teacher) is one more RowMark here, and every format shows it.
+              (ROW_MARKS: start_on_test → †, kd → § for cells trained with a teacher). A new
+              per-row property is one more RowMark here, and every format shows it.
   budget      ‡ on the cells of a column whose total epochs differ; the cell then shows its
               own epochs (a column with one budget shows it in its header instead)
   caveats     the note of the published number (results/reference/*.csv: teacher or none,
@@ -30,6 +30,8 @@ ROW_MARKS = (
     RowMark("start_on_test", "†", "a later stage started from the previous stage's epoch of "
             "best test top-1 (init_from = best, as the official BiPer/ReCU code), a choice "
             "made on the test set"),
+    RowMark("kd", "§", "knowledge distillation: trained against a teacher cell's outputs "
+            "(the teacher ids and the loss are in leaderboard.csv's teacher and distill columns)"),
 )
 BUDGET = RowMark("epochs", "‡", "the cells of this column trained different total epochs "
                  "(shown in the cell, over all stages): a longer budget alone can explain a gap")

@@ -32,7 +32,9 @@ Tables
                               [binarizer.<name>.recipe] and [binarizer.<name>.stage.<stage>]
 A list value anywhere in [recipe], [stage.*] or [binarizer.*] (or in an inline binarizer
 table) is one more axis: `omega0 = [10, 20, 30]` makes three cells per (dataset, arch, seed).
-Cells are ordered seed-major (all of seed 0 first), then dataset, arch, binarizer, params.
+Cells are ordered seed-major (all of seed 0 first), then dataset, arch, binarizer, params;
+the teacher cells that distilling cells need and the grid does not list come first
+(bnnbench.teachers).
 
 Every mistake (unknown key, unknown dataset/arch/binarizer, wrong type) is one BnnbenchError
 line: `<file>:<line>: <key>: <problem and fix>`.
@@ -54,6 +56,7 @@ except ModuleNotFoundError:   # Python 3.10: the same parser, as the `tomli` pac
 from . import recipe as recipes, registry
 from .cell import CellConfig, check_dataset_arch, check_scalar
 from .errors import BnnbenchError
+from .teachers import add_teachers
 
 # the recipe keys a grid sets in [recipe]/[stage.*] (binarizer parameters have their own tables)
 RECIPE_KEYS = [k for k in recipes.RECIPE_KEYS if k != "binarizer"]
@@ -379,13 +382,16 @@ def load_grid(name_or_path: str | Path, *, data_dir: str | None = None, plugins=
                           stage_recipes={s: dict(r) for s, r in st.items()}, data_dir=root,
                           compile=raw.get("compile", False), device=device,
                           plugins=list(plugin_files), **scalars)
-        cid = cell.cell_id()
+        try:
+            cid = cell.cell_id()
+        except BnnbenchError as exc:   # a teacher table's own cell fails its checks here
+            raise ctx.error(("teacher",), str(exc)) from None
         if cid in seen:
             duplicates += 1
             continue
         seen.add(cid)
         cells.append(cell)
-    return Grid(name=raw.get("name", path.stem), path=path, cells=cells,
+    return Grid(name=raw.get("name", path.stem), path=path, cells=add_teachers(cells),
                 description=raw.get("description", ""), duplicates=duplicates, raw=raw)
 
 

@@ -62,6 +62,11 @@ RECIPE_KEYS: dict[str, Any] = {
     "normalize": None,           # input normalisation: cifar | imagenet | None = dataset's own
     "eval_batch_size": 1024,     # evaluation is batch-size independent: use a large one
     "binarizer": {},             # this stage's binarizer parameters (e.g. BiPer's reg_tau)
+    # knowledge distillation: a loss of bnnbench.distill ("distribution": ReActNet's), or none
+    "distill": "none",
+    # whom it distils from: a table of cell fields (bnnbench.teachers; {} = fp of the same
+    # arch); resolved into the teacher cell's id, None when the stage does not distil
+    "teacher": {},
 }
 _MINIMUM = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "warmup_epochs": 0,
             "start_epoch": 0, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0}
@@ -79,10 +84,17 @@ def key_type(key: str) -> type:
 def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
     """Validate recipe keys, types and choices; `where` names the source in the error."""
     out = {}
+    from . import distill, teachers
+
     for key, value in overrides.items():
         if key not in RECIPE_KEYS:
             raise BnnbenchError(f"{where}: unknown recipe key '{key}' "
                                 f"(known: {', '.join(RECIPE_KEYS)})")
+        if key == "teacher":
+            out[key] = teachers.check_spec(value, where)
+            continue
+        if key == "distill" and isinstance(value, str):
+            distill.check_distill(value, where)
         kind = key_type(key)
         if key in _CHOICES and value not in _CHOICES[key]:
             raise BnnbenchError(f"{where}: recipe '{key}' must be one of "
@@ -102,8 +114,11 @@ def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def stage_recipes(cfg) -> list[tuple[str, dict[str, Any]]]:
-    """[(stage, recipe)] in training order for a CellConfig, fully resolved: what trains."""
+def stage_recipes(cfg, *, as_teacher: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """[(stage, recipe)] in training order for a CellConfig, fully resolved: what trains
+    (`teacher` becomes the teacher cell's id; `as_teacher`: refuse a stage that distils)."""
+    from .teachers import resolve
+
     cls, given = registry.given_params(cfg.binarizer)
     official = cls.recipe(cfg.dataset, cfg.arch)
     unknown = set(cfg.stage_recipes) - set(cls.stages)
@@ -123,6 +138,9 @@ def stage_recipes(cfg) -> list[tuple[str, dict[str, Any]]]:
             params.update(cls.check_params(checked.pop("binarizer", {})))
             recipe.update(checked)
         recipe["binarizer"] = cls.check_config(params)
+        recipe["teacher"] = resolve(cfg, stage, recipe, as_teacher=as_teacher)
+        if recipe["teacher"] is None:   # no trace of distillation: such ids stay as they were
+            del recipe["teacher"], recipe["distill"]
         out.append((stage, recipe))
     if cfg.total_epochs is not None:
         split_total(out, cfg.total_epochs)

@@ -56,6 +56,10 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
   stage_epochs     the epochs of each stage, e.g. "5+5" (config.json; planned for expected
                    cells)
   published_note   the reference note of the published number (a footnote in every format)
+  kd               True when the row's runs trained by knowledge distillation (recipe distill),
+                   marked § in every format
+  teacher          the ids of the teacher cells they distilled from (bnnbench.teachers)
+  distill          their distillation losses (e.g. "distribution", ReActNet's)
 Rows of a grid that has not run yet have n_seeds 0 and NaN results, never zeros.
 """
 from __future__ import annotations
@@ -82,6 +86,7 @@ LEADERBOARD_COLUMNS = [
     "params", "ops", "bops", "flops", "size_bits", "qe_mean", "b_mean",
     "gpu_hours", "cpu_hours", "n_failed", "n_partial", "n_new", "n_missing", "seeds", "hardware",
     "n_stale", "start_on_test", "top1_ci95", "best", "steps", "stage_epochs", "published_note",
+    "kd", "teacher", "distill",
 ]
 __all__ = ["LEADERBOARD_COLUMNS", "collect_cells", "collect_metrics", "leaderboard",
            "left_out_note", "records", "to_latex", "to_markdown", "write_report"]
@@ -147,10 +152,18 @@ def _aggregate(group: pd.DataFrame, counts: bool) -> dict:
         "seeds": ",".join(str(int(s)) for s in sorted(fin["seed"].dropna())),
         "hardware": " | ".join(sorted(set(fin["hardware"].dropna()))),
         "start_on_test": bool(fin["start_on_test"].fillna(False).astype(bool).any()),
+        "kd": bool(group["teacher"].fillna("").astype(bool).any()),
+        "teacher": _joined(group["teacher"]), "distill": _joined(group["distill"]),
     }
     for status in _STATUSES:
         row[f"n_{status}"] = int((group["status"] == status).sum())
     return row
+
+
+def _joined(values: pd.Series) -> str:
+    """The distinct entries of comma-joined texts, joined again."""
+    return ", ".join(dict.fromkeys(v for text in values.fillna("") for v in text.split(", ")
+                                   if v))
 
 
 def leaderboard(cells: pd.DataFrame, *, counts: bool = True) -> pd.DataFrame:

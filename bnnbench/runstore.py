@@ -7,7 +7,8 @@ One folder per cell, `<store>/<cell-id>/`, holding
   metrics.jsonl   one JSON object per finished epoch (keys: stage, epoch, global_epoch, lr,
                   train_loss, train_top1, test_loss, top1, top5, seconds, images_per_s,
                   steps (optimiser steps of the epoch), qe, b, and the binarizer's `metrics()`,
-                  e.g. IR-Net's t and k, ReCU's tau)
+                  e.g. IR-Net's t and k, ReCU's tau; train_loss of a stage that distils is its
+                  distillation loss)
   result.json     written once at the end: status "finished" or "failed" (+ error), final and
                   best top1/top5, params, epochs (of all stages), steps, seconds
   checkpoint.pt   the latest checkpoint (resume) and, at the end, the final weights

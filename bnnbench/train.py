@@ -24,7 +24,8 @@ import torch.nn.functional as F
 import torchvision
 from tqdm.auto import tqdm
 
-from . import __version__, binarizer_state, nn as bnn, recipe as recipes, registry, runstore
+from . import __version__, binarizer_state, distill, nn as bnn, recipe as recipes, registry
+from . import runstore, teachers as teaching
 from .cell import CellConfig, check_folder, code_identity, comparable
 from .device import resolve_device
 from .runs import eval_batch_size, evaluate
@@ -37,7 +38,7 @@ class TrainingDiverged(BnnbenchError):
 
 
 def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
-               threads: int | None = None,
+               threads: int | None = None, teachers: dict[str, Path] | None = None,
                on_epoch: Callable[[dict, int], None] | None = None) -> dict:
     """Train `cfg` into `out_dir` (resuming from its checkpoint) and return result.json's dict.
 
@@ -49,6 +50,8 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
     fewer threads than torch's default; a grid sets it per cell).
     `on_epoch(row, total_epochs)`: called with each epoch's metrics.jsonl row once it is
     checkpointed (a Ray trial reports it to Tune; the run store stays the record).
+    A cell that distils starts only when each teacher's record is finished (teachers.
+    TeacherNotReady otherwise, nothing written): `teachers[id]` or the folder beside `out_dir`.
     """
     out_dir = Path(out_dir)
     if threads is not None:
@@ -62,16 +65,18 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
     check_folder(cfg, out_dir)
     if runstore.status(out_dir) == "finished":   # nothing to write (read-only media too)
         return runstore.read_json(out_dir / runstore.RESULT)
+    folders = teaching.require_finished(cfg, out_dir, teachers)
     with runstore.cell_lock(out_dir):
         if runstore.status(out_dir) == "finished":   # another process finished it meanwhile
             return runstore.read_json(out_dir / runstore.RESULT)
-        return _train_locked(cfg, out_dir, progress, on_epoch)
+        return _train_locked(cfg, out_dir, progress, on_epoch, folders)
 
 
-def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool, on_epoch) -> dict:
+def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool, on_epoch,
+                  teachers: dict[str, Path]) -> dict:
     runstore.remove_partial_writes(out_dir)   # of a process killed while it wrote
     try:
-        return _CellRun(cfg, out_dir).train(progress, on_epoch)
+        return _CellRun(cfg, out_dir, teachers).train(progress, on_epoch)
     except (KeyboardInterrupt, SystemExit):
         raise
     except OSError as exc:
@@ -105,15 +110,18 @@ def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator
 
 
 def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
-               y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+               y: torch.Tensor, distiller: distill.Distiller | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step of the engine, shared by train_cell and `bnnbench bench` so the
     benchmark times exactly this code: channels_last, bf16 autocast on CUDA, cross-entropy
-    plus the binarizers' extra loss. `forward` is the model or its compiled version. Returns
-    (loss detached, logits), both left on the device: no host synchronisation."""
+    (or a `distiller`'s loss against its teacher) plus the binarizers' extra loss. `forward`
+    is the model or its compiled version. Returns (loss detached, logits), both left on the
+    device: no host synchronisation."""
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
         logits = forward(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = (F.cross_entropy(logits.float(), y) if distiller is None
+                else distiller(x, logits.float(), y))
     extra = bnn.extra_loss(model)
     total = loss if extra is None else loss + extra
     optimizer.zero_grad(set_to_none=True)
@@ -125,8 +133,10 @@ def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
 class _CellRun:
     """The state of one cell's training: data, model, stages and the records written so far."""
 
-    def __init__(self, cfg: CellConfig, out_dir: Path):
-        self.cfg, self.out_dir = cfg, out_dir
+    def __init__(self, cfg: CellConfig, out_dir: Path, teachers: dict[str, Path]):
+        self.cfg, self.out_dir, self.teacher_folders = cfg, out_dir, teachers
+        self.teachers: dict[str, torch.nn.Module] = {}   # loaded teacher models, by id
+        self.distiller: distill.Distiller | None = None
         self.cell_id = cfg.cell_id()
         self.device = resolve_device(cfg.device)
         self.cuda = self.device.type == "cuda"
@@ -238,6 +248,8 @@ class _CellRun:
             optimizer = recipes.make_optimizer(self.model, recipe)
             if first > 0:   # resuming inside this stage
                 optimizer.load_state_dict(self.optimizer_state)
+            self.distiller = distill.stage_distiller(recipe, self.teacher_folders, self.device,
+                                                     self.teachers)
             bnn.set_binarizer_params(self.model, recipe["binarizer"])
             bnn.set_stage(self.model, stage)
             self._record_stage(index)
@@ -290,7 +302,8 @@ class _CellRun:
         for step, (x, y) in enumerate(self.data.train_batches(recipe["batch_size"], gen)):
             if per_step:
                 bnn.set_progress(self.model, (position + step / planned) / length)
-            loss, logits = train_step(self.model, self.forward, optimizer, x, y)
+            loss, logits = train_step(self.model, self.forward, optimizer, x, y,
+                                      self.distiller)
             loss_sum += loss * y.numel()
             hits += (logits.argmax(1) == y).sum()
             seen += y.numel()

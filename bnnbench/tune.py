@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import cluster, recipe as recipes, runstore, tracking, trial
+from . import cluster, recipe as recipes, runstore, teachers, tracking, trial
 from .cell import CellConfig, stale_reason
 from .errors import BnnbenchError
 from .grid import Grid, describe
@@ -69,8 +69,8 @@ def cell_table(grid: Grid, store: Path):
             epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
         rows.append({
             "cell": cid, "dataset": cell.dataset, "arch": cell.arch, "binarizer": describe(cell),
-            "seed": cell.seed, "status": status, "top1": result.get("top1"),
-            "best_top1": result.get("best_top1"), "epochs": epochs_done,
+            "seed": cell.seed, "teacher": teachers.label(cell), "status": status,
+            "top1": result.get("top1"), "best_top1": result.get("best_top1"), "epochs": epochs_done,
             "planned": sum(r["epochs"] for _, r in recipes.stage_recipes(cell)),
             "minutes": None if result.get("seconds") is None else result["seconds"] / 60,
             "error": (result.get("error") or "")[:120], "replaces": _superseded(cell, stale)})
@@ -125,7 +125,7 @@ def format_table(df) -> str:
     if df.empty:
         return "(no cells)"
     shown = df.copy()
-    for col in ("error", "replaces"):   # only when some cell has one
+    for col in ("teacher", "error", "replaces"):   # only when some cell has one
         if col in shown and not shown[col].astype(bool).any():
             shown = shown.drop(columns=col)
     for col in shown.columns:
@@ -224,8 +224,10 @@ def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
         cluster.quiet_ray_env()
         started = cluster.connect(options.address)
         try:
-            _fit(grid, todo, store, options, finished=finished,
-                 failed=0 if retry_failed else len(failed), echo=echo)
+            for wave in teachers.waves(todo, store, echo):   # teachers before their students
+                now = [runstore.status(store / c.cell_id()) for c in grid.cells]
+                _fit(grid, wave, store, options, finished=now.count("finished"),
+                     failed=now.count("failed"), echo=echo)
         finally:
             if started:
                 import ray

@@ -21,14 +21,24 @@ def test_shipped_grids():
     assert grid.list_grids() == ["biper_omega", "cifar10", "cifar10_same_recipe", "imagenet",
                                  "smoke"]
     smoke = grid.load_grid("smoke")
-    assert smoke.name == "smoke" and len(smoke.cells) == 7
-    assert [c.binarizer["name"] for c in smoke.cells] == BUILTINS
+    # ReActNet distils from an fp teacher of its arch: the grid adds that cell, first
+    assert smoke.name == "smoke" and len(smoke.cells) == 8
+    assert [c.binarizer["name"] for c in smoke.cells] == ["fp"] + BUILTINS
     assert {(c.dataset, c.arch, c.seed) for c in smoke.cells} == {("digits", "resnet20", 0)}
     cifar = grid.load_grid("cifar10")
     assert len(cifar.cells) == 24 and cifar.cells[0].binarizer["name"] == "fp"
     assert all(c.recipe == {} and c.stage_recipes == {} and c.epochs is None for c in cifar.cells)
     assert {c.arch for c in cifar.cells} == {"resnet18", "resnet20", "vgg_small"}
     assert len(grid.load_grid("imagenet").cells) == 16
+    # the official grids list fp: ReActNet's teachers are their own fp cells (ImageNet: the fp
+    # ResNet-34 of the official recipe), nothing added
+    from bnnbench.teachers import teacher_ids
+    for name, arch in (("cifar10", "resnet20"), ("imagenet", "resnet18")):
+        cells = grid.load_grid(name).cells
+        reactnet = next(c for c in cells if c.binarizer["name"] == "reactnet" and c.arch == arch)
+        fp_arch = "resnet34" if name == "imagenet" else arch
+        fp = next(c for c in cells if c.binarizer["name"] == "fp" and c.arch == fp_arch)
+        assert teacher_ids(reactnet) == [fp.cell_id()]
     omega = grid.load_grid("biper_omega")
     assert [c.binarizer["omega0"] for c in omega.cells] == [1, 5, 10, 20, 30, 50, 100]
     assert len({c.cell_id() for c in omega.cells}) == 7
@@ -179,10 +189,10 @@ def test_smoke_gives_every_binarizer_the_same_total_epochs():
     totals = {c.binarizer["name"]: [r["epochs"] for _, r in _stages(c)] for c in smoke.cells}
     assert {sum(e) for e in totals.values()} == {10}
     assert totals["biper"] == [5, 5] and totals["reactnet"] == [5, 5] and totals["xnor"] == [10]
-    # the command line's per-stage epochs replace the file's total
+    # the command line's per-stage epochs replace the file's total (ReActNet's fp teacher first)
     per_stage = grid.load_grid("smoke", epochs=3)
     assert [sum(r["epochs"] for _, r in _stages(c)) for c in per_stage.cells] == \
-        [3, 3, 3, 3, 6, 3, 6]
+        [3, 3, 3, 3, 3, 6, 3, 6]
     assert {sum(r["epochs"] for _, r in _stages(c))
             for c in grid.load_grid("smoke", total_epochs=4).cells} == {4}
 

@@ -12,7 +12,7 @@ from bnnbench.train import train_cell
 @pytest.mark.parametrize("binarizer", ["biper", "reactnet", "xnor"])
 def test_a_reloaded_run_scores_its_recorded_top1_exactly(binarizer, tmp_path):
     cfg = CellConfig(dataset="digits", arch="resnet20", binarizer={"name": binarizer},
-                     epochs=1, subset=300, device="cpu")
+                     epochs=1, subset=300, device="cpu", recipe={"distill": "none"})
     result = train_cell(cfg, tmp_path, progress=False)
     model = load_run(tmp_path)                 # digits: 1 channel, 8×8, found in config.json
     assert not model.training and next(model.parameters()).device.type == "cpu"
