@@ -142,7 +142,8 @@ def test_killed_while_the_teacher_trains_then_rerun(tmp_path, capsys):
     made = report.write_report([store], tmp_path / "report", figures=False, counts=False)
     board = made["leaderboard"].set_index("binarizer")
     assert board.loc["reactnet", "teacher"] == tdir.name and board.loc["fp", "teacher"] == ""
-    assert "| reactnet ‡ |" in made["markdown"] and "‡: knowledge distillation" in made["markdown"]
+    assert board.loc["reactnet", "kd"] and not board.loc["fp", "kd"]
+    assert "| reactnet § |" in made["markdown"] and "§ knowledge distillation" in made["markdown"]
 
 
 def test_train_names_a_teacher_by_folder_or_trains_it_first(tmp_path, capsys):
