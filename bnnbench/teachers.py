@@ -4,8 +4,8 @@ A stage whose recipe sets `distill` (a loss of bnnbench.distill) names its teach
 recipe key `teacher`: a table of cell fields (arch, binarizer, seed, recipe, stage_recipes,
 epochs, total_epochs, budget, subset). The teacher trains on the student's dataset; what the
 table leaves out is the full-precision `fp` entry of the student's arch, seed 0, the student's
-epochs, total_epochs, budget and subset (so a shortened grid shortens its teachers) and its own recipe (not the student's
-overrides). A teacher is a cell like any other: its id enters the student's resolved recipe,
+epochs, total_epochs, budget and subset (so a shortened grid shortens its teachers) and its
+own recipe (not the student's overrides). A teacher is a cell like any other: its id enters the student's resolved recipe,
 so the student's id changes with the teacher's, and it lives in the same run store. One
 teacher cell serves every student that names it; a teacher does not distil itself.
 """
