@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bnnbench import BinaryConv2d, approx_sign, channel_scale, ede_sign, list_binarizers
+from bnnbench import BinaryConv2d, approx_sign, channel_scale, list_binarizers
+from bnnbench.binarizers.irnet import ede
 from bnnbench import nn as bnn, registry, runstore
 from bnnbench.cell import CellConfig
 from bnnbench.models import build_model
@@ -89,8 +90,8 @@ def test_a_planted_surrogate_gradient_difference_fails_the_comparison(monkeypatc
     """A backward kernel that is off by 1 % (as a wrong CUDA kernel would be) changes the
     input gradient only, and the comparison catches it there."""
     expected = layer_results("sign_ste", "binary", "cpu")
-    clipped = bnn._clipped_ste_grad
-    monkeypatch.setattr(bnn, "_clipped_ste_grad", lambda x, grad: 1.01 * clipped(x, grad))
+    clipped = bnn.sign_clipped_ste._fused
+    monkeypatch.setattr(bnn.sign_clipped_ste, "_fused", lambda x, grad: 1.01 * clipped(x, grad))
     planted = layer_results("sign_ste", "binary", "cpu")
     torch.testing.assert_close(planted["output"], expected["output"], rtol=0, atol=0)
     with pytest.raises(AssertionError, match="input.grad"):
@@ -151,7 +152,7 @@ def _fused_cases():
     return {
         "clipped_ste": (bnn.sign_clipped_ste, lambda x: (x.abs() <= 1).double()),
         "approx_sign": (approx_sign, lambda x: (2 - 2 * x.abs()).clamp(min=0)),
-        "ede": (lambda x: ede_sign(x, t.to(x.device), k.to(x.device)),
+        "ede": (lambda x: ede(x, t.to(x.device), k.to(x.device)),
                 lambda x: k * t * (1 - torch.tanh(t * x) ** 2)),
     }
 
