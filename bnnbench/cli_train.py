@@ -63,8 +63,9 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
                      total_epochs=total_epochs, budget=budget, subset=subset,
                      data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
+    cfg.check()
     out = out or Path("results/runs/train") / cfg.cell_id()
-    given = {tid: teacher for tid in teachers.teacher_ids(cfg.check())} if teacher else {}
+    given = {tid: teacher for tid in teachers.teacher_ids(cfg)} if teacher else {}
     teachers.train_missing(cfg, out, given, lambda t, folder: train_cell(t, folder,
                                                                          threads=threads),
                            click.echo)
