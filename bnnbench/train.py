@@ -10,10 +10,7 @@ with the same numbers as an uninterrupted run.
 from __future__ import annotations
 
 import copy
-import datetime
 import math
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,12 +18,11 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from tqdm.auto import tqdm
 
-from . import __version__, binarizer_state, distill, nn as bnn, recipe as recipes, registry
-from . import runstore, teachers as teaching
-from .cell import CellConfig, check_folder, code_identity, comparable
+from . import binarizer_state, distill, nn as bnn, recipe as recipes, run_record, runstore
+from . import teachers as teaching
+from .cell import CellConfig, check_folder, comparable
 from .device import resolve_device
 from .runs import eval_batch_size, evaluate
 from .data import load_dataset
@@ -87,22 +83,6 @@ def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool, on_epoch,
     except Exception as exc:
         runstore.record_failure(out_dir, cfg.to_dict(), cfg.cell_id(), exc)
         raise
-
-
-def _git_version() -> str | None:
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def _total_steps(metrics: list[dict]) -> int | None:
-    """Optimiser steps of all stages; None when an epoch of an older bnnbench did not count
-    them (resumed across versions)."""
-    steps = [row.get("steps") for row in metrics]
-    return None if None in steps else sum(steps)
 
 
 def _epoch_generator(seed: int, stage_index: int, epoch: int) -> torch.Generator:
@@ -167,25 +147,8 @@ class _CellRun:
         if path.exists() and "stages" in runstore.read_json(path):
             self._load_checkpoint()
             return
-        cls = registry.get(self.cfg.binarizer["name"])
-        runstore.write_json(path, {
-            "cell": self.cfg.to_dict(),
-            "cell_id": self.cell_id,
-            "code": code_identity(self.cfg.binarizer),
-            "stages": [{"name": name, "recipe": r} for name, r in self.stages],
-            "model": {"params": self.params, "variant": self.model.variant,
-                      "family": self.model.family, "in_channels": self.data.in_channels,
-                      "num_classes": self.data.num_classes,
-                      "input_size": self.data.image_size},
-            "binarizer_meta": {"paper": cls.paper, "year": cls.year, "spec": cls.spec,
-                               "stages": list(cls.stages), "origin": cls.origin},
-            "env": {"bnnbench": __version__, "git": _git_version(), "torch": torch.__version__,
-                    "torchvision": torchvision.__version__, "python": platform.python_version(),
-                    "device": (torch.cuda.get_device_name(self.device) if self.cuda
-                               else f"cpu ({platform.processor() or platform.machine()}, "
-                                    f"{torch.get_num_threads()} threads)")},
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        })
+        runstore.write_json(path, run_record.config_record(
+            self.cfg, self.stages, self.model, self.data, self.params, self.device))
 
     def _load_checkpoint(self) -> None:
         """Resume from the folder's checkpoint (the previous one if the latest is damaged),
@@ -324,16 +287,7 @@ class _CellRun:
         return binarizer_state.with_metrics(row, self.model)
 
     def _finish(self) -> dict:
-        last = self.metrics[-1]
-        result = {
-            "status": "finished", "top1": last["top1"], "top5": last["top5"],
-            "best_top1": max(r["top1"] for r in self.metrics),
-            "best_top5": max(r["top5"] for r in self.metrics),
-            "params": self.params, "epochs": len(self.metrics),
-            "steps": _total_steps(self.metrics),
-            "seconds": sum(r["seconds"] for r in self.metrics),
-            "images_per_s": sum(r["images_per_s"] for r in self.metrics) / len(self.metrics),
-            "qe": last.get("qe"), "b": last.get("b"), "device": str(self.device)}
+        result = run_record.result_record(self.metrics, self.params, self.device)
         runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)  # (a repair)
         runstore.drop_previous_checkpoint(self.out_dir)
         (self.out_dir / runstore.ERROR_LOG).unlink(missing_ok=True)   # of an earlier failure
