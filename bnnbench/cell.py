@@ -52,11 +52,15 @@ class CellConfig:
         """Every value checked (one line naming the first bad one), before anything is created:
         dataset, arch, binarizer and its parameters, seed, epochs, budget, subset, recipes and
         stages (recipe.stage_recipes). The grid file, the CLI and Python all come here."""
-        check_dataset_arch(self.dataset, self.arch)
-        for key in ("seed", "epochs", "total_epochs", "budget", "subset"):
-            check_scalar(key, getattr(self, key))
+        self.check_fields()
         stage_recipes(self.resolved())
         return self
+
+    def check_fields(self) -> None:
+        """The part of `check` before the recipes: dataset/arch and the scalar knobs."""
+        check_dataset_arch(self.dataset, self.arch)
+        for key in SCALARS:
+            check_scalar(key, getattr(self, key))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -6,12 +6,13 @@ import json
 
 import click
 
+from . import tracking
 from .errors import BnnbenchError
 
 SHORTENED = ("A shortened stage keeps its warm-up only while it fits in the first half of its "
              "schedule (BiPer's 5 epochs in a 10-epoch stage, 2 in a 4-epoch one).")
 log_option = click.option(
-    "--log", multiple=True, type=click.Choice(["tensorboard", "mlflow", "wandb"]),
+    "--log", multiple=True, type=click.Choice(tracking.LOGGERS),
     help="Also log each cell's epochs through Ray Tune's logger callbacks (repeatable; mlflow "
          "and wandb need bnnbench[mlflow] / bnnbench[wandb]).")
 plugin_option = click.option(

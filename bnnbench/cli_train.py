@@ -47,7 +47,7 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
               log,
               plugins):
     """Train one cell; rerunning the same command resumes it."""
-    from . import teachers
+    from . import teachers, tracking
     from .cell import CellConfig
     from .train import train_cell
 
@@ -66,14 +66,16 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
     cfg.check()
     out = out or Path("results/runs/train") / cfg.cell_id()
     given = {tid: teacher for tid in teachers.teacher_ids(cfg)} if teacher else {}
+    if log:   # checked before any teacher trains
+        if teacher:
+            raise BnnbenchError("--teacher with --log: the trial finds a teacher beside --out "
+                                "only; leave out --teacher (it then trains there) or --log")
+        tracking.check(log)
     teachers.train_missing(cfg, out, given, lambda t, folder: train_cell(t, folder,
                                                                          threads=threads),
                            click.echo)
     if log:   # through Ray Tune, whose logger callbacks see each epoch
         from .trial import train_logged
-        if teacher:
-            raise BnnbenchError("--teacher with --log: the trial finds a teacher beside --out "
-                                "only; leave out --teacher (it then trains there) or --log")
         result = train_logged(cfg, out.resolve(), tuple(log), threads=threads)
     else:
         result = train_cell(cfg, out, threads=threads, teachers=given)

@@ -116,9 +116,10 @@ class GridProgress(tune.Callback):
         self.running.pop(cid, None)
         self.planned.pop(cid, None)   # nothing left to wait for in the ETA
         folder = self.store / cid
-        status = runstore.status(folder)
-        result = ({"error": runstore.damage(folder)} if status == "damaged"
-                  else runstore.read_result(folder) or trial.last_result or {})
+        damage = runstore.damage(folder)
+        result = {"error": damage} if damage else runstore.read_result(folder)
+        status = "damaged" if damage else runstore.status_of(folder, result)
+        result = result or trial.last_result or {}
         seconds = time.time() - self.started.pop(cid, time.time())
         if status == "finished" and not raised:
             self.finished += 1

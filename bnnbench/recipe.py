@@ -218,3 +218,8 @@ def make_optimizer(model: nn.Module, recipe: dict[str, Any]) -> torch.optim.Opti
     if recipe["optimizer"] == "adam":
         return torch.optim.Adam(groups, lr=recipe["lr"], betas=(recipe["momentum"], 0.999))
     return torch.optim.SGD(groups, lr=recipe["lr"], momentum=recipe["momentum"])
+
+
+def planned_epochs(cfg) -> int:
+    """The epochs a cell trains over all its stages."""
+    return sum(r["epochs"] for _, r in stage_recipes(cfg))

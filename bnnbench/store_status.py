@@ -14,11 +14,21 @@ from .grid import Grid, describe
 def cell_status(store: Path, cell: CellConfig) -> str:
     """finished | failed | partial (has a checkpoint or metrics) | new | damaged (a record
     cannot be read) | stale (trained with binarizer code that has changed since)."""
-    folder = Path(store) / cell.cell_id()
-    status = runstore.status(folder)
-    if status in ("new", "damaged") or not (folder / runstore.CONFIG).exists():
-        return status
-    return "stale" if stale_reason(runstore.read_json(folder / runstore.CONFIG)) else status
+    return _status_and_result(Path(store) / cell.cell_id())[0]
+
+
+def _status_and_result(folder: Path) -> tuple[str, dict]:
+    """`cell_status` of a cell folder and its result.json (the damage as "error" when a
+    record cannot be read), each record read once."""
+    damage = runstore.damage(folder)
+    if damage:
+        return "damaged", {"error": damage}
+    result = runstore.read_result(folder)
+    status = runstore.status_of(folder, result)
+    if status != "new" and (folder / runstore.CONFIG).exists() and stale_reason(
+            runstore.read_json(folder / runstore.CONFIG)):
+        return "stale", result
+    return status, result
 
 
 def cell_table(grid: Grid, store: Path):
@@ -31,9 +41,7 @@ def cell_table(grid: Grid, store: Path):
     for cell in grid.cells:
         cid = cell.cell_id()
         folder = Path(store) / cid
-        status = cell_status(store, cell)
-        damage = runstore.damage(folder) if status == "damaged" else None
-        result = {"error": damage} if damage else runstore.read_result(folder)
+        status, result = _status_and_result(folder)
         epochs_done = result.get("epochs")
         if status == "partial":
             epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
@@ -41,7 +49,7 @@ def cell_table(grid: Grid, store: Path):
             "cell": cid, "dataset": cell.dataset, "arch": cell.arch, "binarizer": describe(cell),
             "seed": cell.seed, "teacher": teachers.label(cell), "status": status,
             "top1": result.get("top1"), "best_top1": result.get("best_top1"), "epochs": epochs_done,
-            "planned": sum(r["epochs"] for _, r in recipes.stage_recipes(cell)),
+            "planned": recipes.planned_epochs(cell),
             "minutes": None if result.get("seconds") is None else result["seconds"] / 60,
             "error": (result.get("error") or "")[:120], "replaces": _superseded(cell, stale)})
     df = pd.DataFrame(rows)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import runstore
-from .cell import CellConfig, check_dataset_arch, check_scalar, stale_reason
+from .cell import CellConfig, stale_reason
 from .distill import NONE
 from .errors import BnnbenchError
 from .recipe import stage_recipes
@@ -70,9 +70,7 @@ def resolve(student: CellConfig, stage: str, recipe: dict, *, as_teacher: bool) 
                             "table's recipe")
     teacher = teacher_cell(student, recipe["teacher"])
     try:
-        check_dataset_arch(teacher.dataset, teacher.arch)
-        for key in ("seed", "epochs", "total_epochs", "budget", "subset"):
-            check_scalar(key, getattr(teacher, key))
+        teacher.check_fields()
         first = stage_recipes(teacher, as_teacher=True)[0][1]
     except BnnbenchError as exc:
         raise BnnbenchError(f"stage '{stage}': teacher: {exc}") from None

@@ -28,8 +28,7 @@ def check(kinds) -> None:
 
 
 def callbacks(kinds, experiment: str, store: Path) -> list:
-    """Ray Tune logger callbacks for `kinds`."""
-    check(kinds)
+    """Ray Tune logger callbacks for `kinds` (already `check`ed by the entry points)."""
     out = []
     if "tensorboard" in kinds:
         from ray.tune.logger import TBXLoggerCallback

@@ -203,7 +203,7 @@ def _progress(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptio
               finished: int, failed: int, echo):
     from . import progress as live   # imports Ray: only once Ray's environment is set
 
-    planned = {c.cell_id(): sum(r["epochs"] for _, r in recipes.stage_recipes(c)) for c in todo}
+    planned = {c.cell_id(): recipes.planned_epochs(c) for c in todo}
     done = {cid: len(runstore.read_metrics(store / cid / runstore.METRICS))
             for cid in planned if (store / cid / runstore.METRICS).exists()}
     return live.GridProgress(
