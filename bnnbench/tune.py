@@ -130,10 +130,12 @@ def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
         cluster.quiet_ray_env()
         started = cluster.connect(options.address)
         try:
+            now = {c.cell_id(): runstore.status(store / c.cell_id()) for c in grid.cells}
             for wave in teachers.waves(todo, store, echo):   # teachers before their students
-                now = [runstore.status(store / c.cell_id()) for c in grid.cells]
-                _fit(grid, wave, store, options, finished=now.count("finished"),
-                     failed=now.count("failed"), echo=echo)
+                counts = list(now.values())
+                _fit(grid, wave, store, options, finished=counts.count("finished"),
+                     failed=counts.count("failed"), echo=echo)
+                now.update({c.cell_id(): runstore.status(store / c.cell_id()) for c in wave})
         finally:
             if started:
                 import ray
