@@ -2,22 +2,37 @@
 
 The public plugin API: subclass `Binarizer`, decorate with `register`, declare a surrogate
 gradient with `surrogate` or compose the pieces below.
-"""
-from .distill import register_distill_loss
-from .errors import BnnbenchError
-from .nn import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_scale,
-                 channel_view, clamp_inclusive, magnitude_aware_sign,
-                 per_sample_variance_normalise, sign_clipped_ste, sign_identity_ste,
-                 straight_through)
-from .surrogate import Surrogate, composed_autograd, fused, surrogate
-from .registry import Binarizer, get, list_binarizers, load_plugins, make, register, resolve
 
-__version__ = "0.1.0"
+Sub-packages, one concept each; a module imports only from its own sub-package and from the
+layers below it (tests/test_layers.py counts it).
+Layers, lowest first: errors, version < api, analysis < data, models < experiment < store < engine <
+report < schedule < bench < cli
+
+  api         Binarizer, surrogate gradients, binary layers, the registries
+  data        datasets (on-device CIFAR-10, ImageFolder, digits)
+  models      backbones built from (arch, binarizer), op counts
+  experiment  a cell, its resolved recipes and teachers, grid files: pure, no run-store I/O
+  store       the run store: atomic files, locks, checkpoints, records, its one reader
+  engine      training, evaluation, export of one cell
+  report      run stores into leaderboards, tables and figures
+  schedule    grids on Ray Tune: driver, trial, cluster, progress, tracking
+  bench       the training-speed benchmark
+  cli         the `bnnbench` command
+"""
+from .api.distill import register_distill_loss
+from .api.layers import (BinaryConv2d, BinaryLinear, approx_sign, channel_dims, channel_scale,
+                         channel_view, clamp_inclusive, magnitude_aware_sign,
+                         per_sample_variance_normalise, sign_clipped_ste, sign_identity_ste,
+                         straight_through)
+from .api.registry import Binarizer, get, list_binarizers, load_plugins, make, register, resolve
+from .api.surrogate import Surrogate, composed_autograd, fused, surrogate
+from .errors import BnnbenchError
+from .version import __version__  # noqa: E402  (re-exported: bnnbench.__version__)
 
 # what a notebook needs, one name each, imported on first use (they pull in data, models, Ray)
-_LAZY = {"build_model": "models", "train_cell": "train", "load_run": "runs",
-         "evaluate_run": "runs", "run_grid": "tune", "leaderboard": "report",
-         "load_export": "export"}
+_LAZY = {"build_model": "models", "train_cell": "engine.train", "load_run": "engine.evaluate",
+         "evaluate_run": "engine.evaluate", "run_grid": "schedule.driver",
+         "leaderboard": "report.leaderboard", "load_export": "engine.export"}
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
 """`python -m bnnbench`: the same as the `bnnbench` command."""
-from .cli import main
+from .cli.main import main
 
 main()

@@ -28,7 +28,7 @@ QE_LIMIT = 0.5 - 4 / math.pi**2
 
 def qe_maximum() -> tuple[float, float]:
     """(s*, QE(s*)): where the closed form peaks."""
-    from scipy.optimize import minimize_scalar   # here: BiPer's metrics import this module
+    from scipy.optimize import minimize_scalar  # here: BiPer's metrics import this module
     res = minimize_scalar(lambda s: -qe_closed_form(s), bounds=(0.1, 5.0), method="bounded",
                           options={"xatol": 1e-10})
     return float(res.x), float(-res.fun)

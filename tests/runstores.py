@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bnnbench import runstore
 from bnnbench.analysis import qe_closed_form
-from bnnbench.cell import CellConfig
+from bnnbench.experiment.cell import CellConfig
+from bnnbench.store import runstore
 
 VARIANT = {"resnet20": "bireal-shortcut", "resnet18": "standard-shortcut", "vgg_small": "plain"}
 BIPER = {"name": "biper", "omega0": 20.0}

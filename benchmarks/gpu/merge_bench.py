@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bnnbench import bench
+from bnnbench.bench import benchmark as bench
 
 
 def merge(runs: list[dict]) -> dict:

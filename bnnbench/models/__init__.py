@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .. import registry
+from ..api import registry
 from ..errors import BnnbenchError
 from . import cifar_resnet, imagenet_resnet, vgg
 from .complexity import complexity, layer_table

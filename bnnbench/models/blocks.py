@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import registry
+from ..api import registry
+from ..api.layers import BinaryConv2d, channel_view, initialise
 from ..errors import BnnbenchError
-from ..nn import BinaryConv2d, channel_view, initialise
 
 NONLINEARITIES = ("hardtanh", "rprelu", "identity")
 

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..nn import BinaryLayer
+from ..api.layers import BinaryLayer
 
 
 def _macs(module: nn.Module, output: Tensor) -> int:

@@ -13,10 +13,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from ..api.layers import initialise
 from ..errors import BnnbenchError
-from ..nn import initialise
-from .blocks import (binary_conv3x3, classifier_bn_of, layout_of, make_nonlinearity,
-                     nonlinearity_of)
+from .blocks import binary_conv3x3, classifier_bn_of, layout_of, make_nonlinearity, nonlinearity_of
 
 WIDTHS = (128, 128, 256, 256, 512, 512)
 POOL_AFTER = (1, 3, 5)

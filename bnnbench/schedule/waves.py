@@ -1,0 +1,32 @@
+"""A grid's cells in waves: the teachers first, then the students whose teachers finished."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..experiment.cell import CellConfig
+from ..experiment.teachers import teacher_ids
+from ..store import runstore
+
+
+def waves(cells: list[CellConfig], store: Path,
+          echo: Callable[[str], None]) -> Iterator[list[CellConfig]]:
+    """The cells to run, in waves: first the teachers among them, then (read after the first
+    wave has run) the others whose teachers have finished. A student whose teacher did not
+    finish is left as it is (one line), and starts on a rerun once its teacher has."""
+    ids = {c.cell_id(): teacher_ids(c) for c in cells}
+    needed = {tid for tids in ids.values() for tid in tids}
+    first = [c for c in cells if c.cell_id() in needed]
+    if first:
+        yield first
+    ready, waiting = [], []
+    for cell in cells:
+        if cell.cell_id() not in needed:
+            done = all(runstore.status(store / tid) == "finished" for tid in ids[cell.cell_id()])
+            (ready if done else waiting).append(cell)
+    if waiting:
+        echo(f"{len(waiting)} cell(s) wait for a teacher that has not finished "
+             f"({', '.join(sorted({t for c in waiting for t in ids[c.cell_id()]}))}); they start "
+             "on a rerun once it has")
+    if ready:
+        yield ready
