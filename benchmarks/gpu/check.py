@@ -6,7 +6,7 @@
 Steps, each in its own time box so that one that fails or hangs leaves the others' results:
   setup  the carried wheels (ray and what the device's python lacks) into a folder on
          PYTHONPATH, bnnbench installed editable, CIFAR-10 rebuilt from the carried archive;
-  tests  `pytest -m cuda` (tests/test_cuda.py)                    } side by side: both check
+  tests  `pytest -m cuda` (tests/engine/test_cuda.py)             } side by side: both check
   grid   seven binarizers × resnet20 on CIFAR-10 through Ray, a   } correctness, not speed
          short budget, four cells per GPU (--gpus-per-trial 0.25);
   bench  `bnnbench bench --compile` per arch and binarizer, alone on the device (timing).
@@ -53,7 +53,7 @@ class Plan:
 
 GPU = Plan(
     device="cuda",
-    test_args=("-m", "cuda", "-v", "tests/test_cuda.py"),
+    test_args=("-m", "cuda", "-v", "tests/engine/test_cuda.py"),
     bench_archs=("resnet18", "resnet20", "vgg_small"),     # resnet18 first: the headline
     bench_binarizers=("biper", "sign_ste"),
     # compile warm-up (inductor) in the untimed steps; 8 DataLoader workers for the
@@ -69,7 +69,7 @@ GPU = Plan(
 )
 REHEARSAL = Plan(
     device="cpu",
-    test_args=("-v", "tests/test_cuda.py", "-k", "planted"),
+    test_args=("-v", "tests/engine/test_cuda.py", "-k", "planted"),
     bench_archs=("resnet20",),
     bench_binarizers=("sign_ste",),
     bench_options=("--warmup", "1", "--steps", "1", "--repeats", "1", "--workers", "0",

@@ -77,7 +77,7 @@ def measure(kind: str, arch: str, binarizer: str, *, device: str = "cpu",
 
 def _measure_isolated(args: dict) -> dict:
     """`measure(**args)` in a fresh Python process (its own peak memory and caches)."""
-    code = ("import json, sys; from bnnbench.bench import measure; "
+    code = ("import json, sys; from bnnbench.bench.benchmark import measure; "
             "print('BENCH ' + json.dumps(measure(**json.loads(sys.argv[1]))))")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True,
                           text=True)

@@ -118,7 +118,7 @@ def test_out_is_a_file_or_unwritable(capsys, tmp_path):
 def test_cli_help_list_and_grid_errors_do_not_import_the_compiler():
     script = textwrap.dedent("""\
         import sys
-        from bnnbench.cli import main
+        from bnnbench.cli.main import main
         for argv in (["--help"], ["list"], ["report", "--help"], ["run", "--grid", "nope"]):
             try:
                 main(argv)

@@ -12,7 +12,7 @@ from bnnbench.store import runstore
 
 def test_files_honour_the_umask_for_collaborators(tmp_path):
     # mkstemp alone would leave 0600: nobody else on shared storage could read the results
-    script = ("import sys, torch; from bnnbench import runstore; d = sys.argv[1]; "
+    script = ("import sys, torch; from bnnbench.store import runstore; d = sys.argv[1]; "
               "runstore.write_json(d + '/config.json', {}); "
               "runstore.save_checkpoint(d + '/checkpoint.pt', {'x': torch.zeros(1)})")
     for umask, mode in ((0o022, 0o644), (0o002, 0o664), (0o077, 0o600)):
