@@ -10,6 +10,7 @@ import torch
 
 from bnnbench import Binarizer, BnnbenchError, get, list_binarizers, make, register, resolve
 from bnnbench.api import registry
+from registries import isolate
 
 BUILTINS = ["biper", "bireal", "irnet", "reactnet", "recu", "sign_ste", "xnor"]
 
@@ -17,8 +18,7 @@ BUILTINS = ["biper", "bireal", "irnet", "reactnet", "recu", "sign_ste", "xnor"]
 @pytest.fixture
 def clean_registry(monkeypatch):
     """Registrations made by a test vanish after it."""
-    list_binarizers()                                            # discover the built-ins first
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    isolate(monkeypatch)
 
 
 def test_builtins_listed_sorted():
@@ -191,12 +191,11 @@ class _FakeEntryPoint(SimpleNamespace):
         return self.loader()
 
 
-def _fake_entry_points(monkeypatch, eps):
-    list_binarizers()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(registry, "_discovered", False)
-    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group ==
-                        registry.ENTRY_POINT_GROUP else [])
+def _fake_entry_points(monkeypatch, groups: dict[str, list]):
+    """Discovery anew, finding `groups[group]` as the installed entry points of each group."""
+    isolate(monkeypatch)
+    monkeypatch.setattr(registry, "_discovered", set())
+    monkeypatch.setattr(registry, "entry_points", lambda group: groups.get(group, []))
 
 
 def test_entry_point_class_is_registered_under_its_name(monkeypatch):
@@ -207,10 +206,10 @@ def test_entry_point_class_is_registered_under_its_name(monkeypatch):
         raise ImportError("no module named 'missing_dep'")
 
     dist = SimpleNamespace(name="fake-dist")
-    _fake_entry_points(monkeypatch, [
+    _fake_entry_points(monkeypatch, {"bnnbench.binarizers": [
         _FakeEntryPoint(name="broken_ep", value="broken.mod", dist=dist, loader=boom),
         _FakeEntryPoint(name="ep_class", value="pkg.mod:Undecorated", dist=dist,
-                        loader=lambda: Undecorated)])
+                        loader=lambda: Undecorated)]})
     with pytest.raises(BnnbenchError) as info:
         registry.discover()
     # the broken package is reported, and did not stop the other one from registering
