@@ -24,7 +24,7 @@ def _check_builder(name: str, builder: Callable) -> None:
                             "builder(binarizer, *, in_channels, num_classes[, input_size])")
 
 
-_FAMILIES: dict[str, Registry[Callable[..., nn.Module]]] = {
+ARCHS: dict[str, Registry[Callable[..., nn.Module]]] = {
     family: Registry(f"{family} architecture", "bnnbench.archs", check=_check_builder)
     for family in DEFAULT_INPUT_SIZE}
 
@@ -42,21 +42,21 @@ def register_arch(name: str, *, family: str):
 
 
 def list_families() -> list[str]:
-    return sorted(_FAMILIES)
+    return sorted(ARCHS)
 
 
 def list_archs(family: str | None = None) -> list[str]:
     """The architectures of `family`, sorted; with no family, every name of every family."""
     if family is None:
-        return sorted({name for archs in _FAMILIES.values() for name in archs.names()})
+        return sorted({name for archs in ARCHS.values() for name in archs.names()})
     return _family(family).names()
 
 
 def _family(family: str) -> Registry[Callable[..., nn.Module]]:
-    if family not in _FAMILIES:
+    if family not in ARCHS:
         raise BnnbenchError(f"unknown model family '{family}'; known: "
                             f"{', '.join(list_families())}")
-    return _FAMILIES[family]
+    return ARCHS[family]
 
 
 def arch_builder(family: str, arch: str) -> Callable[..., nn.Module]:
