@@ -11,12 +11,13 @@ from ..errors import BnnbenchError
 from .base import Dataset, Shape
 
 
-class _Registered(NamedTuple):
+class DatasetEntry(NamedTuple):
+    """A registered dataset: its loader and the shape it declares."""
     load: Callable[..., Dataset]
     shape: Shape
 
 
-DATASETS: Registry[_Registered] = Registry("dataset", "bnnbench.datasets")
+DATASETS: Registry[DatasetEntry] = Registry("dataset", "bnnbench.datasets")
 
 
 def register_dataset(name: str, *, family: str, in_channels: int, num_classes: int,
@@ -33,7 +34,7 @@ def register_dataset(name: str, *, family: str, in_channels: int, num_classes: i
                                 f"integer, got {value!r}")
 
     def decorate(load):
-        DATASETS.add(name, _Registered(load, shape))
+        DATASETS.add(name, DatasetEntry(load, shape))
         return load
     return decorate
 
