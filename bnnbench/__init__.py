@@ -1,7 +1,9 @@
 """bnnbench: a benchmark suite for the binarizers of Binary Neural Networks.
 
 The public plugin API: subclass `Binarizer`, decorate with `register`, declare a surrogate
-gradient with `surrogate` or compose the pieces below.
+gradient with `surrogate` or compose the pieces below; add a backbone with `register_arch`, a
+dataset with `register_dataset` (often an `InMemoryDataset`), a distillation loss with
+`register_distill_loss`.
 
 Sub-packages, one concept each; a module imports only from its own sub-package and from the
 layers below it (tests/test_layers.py counts it).
@@ -29,10 +31,12 @@ from .api.surrogate import Surrogate, composed_autograd, fused, surrogate
 from .errors import BnnbenchError
 from .version import __version__  # noqa: E402  (re-exported: bnnbench.__version__)
 
-# what a notebook needs, one name each, imported on first use (they pull in data, models, Ray)
+# what a notebook or a plugin needs from the layers above api, imported on first use (they
+# pull in data, models, Ray)
 _LAZY = {"build_model": "models", "train_cell": "engine.train", "load_run": "engine.evaluate",
          "evaluate_run": "engine.evaluate", "run_grid": "schedule.driver",
-         "leaderboard": "report.leaderboard", "load_export": "engine.export"}
+         "leaderboard": "report.leaderboard", "load_export": "engine.export",
+         "register_arch": "models", "register_dataset": "data", "InMemoryDataset": "data"}
 
 
 def __getattr__(name: str):

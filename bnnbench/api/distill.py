@@ -4,7 +4,8 @@ A stage whose recipe sets `distill` to a registered loss trains against the outp
 teacher cell (recipe `teacher`, see bnnbench.experiment.teachers) instead of the labels alone
 (the training side: bnnbench.engine.distiller). A loss is a
 function (student_logits, teacher_logits, labels) -> scalar; a plugin adds one with
-`@register_distill_loss("name")` and names it in its recipe, as ReActNet names "distribution".
+`@register_distill_loss("name")` (or an entry point in the group `bnnbench.distill_losses`) and
+names it in its recipe, as ReActNet names "distribution".
 """
 from __future__ import annotations
 
@@ -14,24 +15,30 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import BnnbenchError
+from .registry import Registry
 
 NONE = "none"                         # the recipe value of a stage that does not distil
-LOSSES: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {}
+
+
+def _not_none(name: str, fn: Callable) -> None:
+    """"none" is what a recipe says to train without a teacher: no loss may take it."""
+    if name == NONE:
+        raise BnnbenchError(f"distillation loss '{name}' is already taken; choose another name")
+
+
+LOSSES: Registry[Callable[[Tensor, Tensor, Tensor], Tensor]] = Registry(
+    "distillation loss", "bnnbench.distill_losses", check=_not_none)
 
 
 def register_distill_loss(name: str):
     """Decorator: register `fn(student_logits, teacher_logits, labels) -> loss` as `name`."""
     def decorate(fn):
-        if name == NONE or (name in LOSSES and LOSSES[name] is not fn):
-            raise BnnbenchError(f"distillation loss '{name}' is already taken; choose another "
-                                "name")
-        LOSSES[name] = fn
-        return fn
+        return LOSSES.add(name, fn)
     return decorate
 
 
 def list_distill_losses() -> list[str]:
-    return sorted(LOSSES)
+    return LOSSES.names()
 
 
 def check_distill(name: str, where: str) -> str:

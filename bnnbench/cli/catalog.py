@@ -36,11 +36,11 @@ def list_cmd(names, params, dataset, arch, what, plugins):
     if what and (names or dataset):
         raise BnnbenchError(f"--{what} lists every one of them: give it without binarizer "
                             "names or --recipe")
+    registry.load_plugins(plugins)   # before --archs and --datasets too: a plugin may add some
     if what:
         for line in catalog.format_table(getattr(catalog, what)()):
             click.echo(line)
         return
-    registry.load_plugins(plugins)
     for name in names:
         if dataset:
             _echo_recipe(name, key_values(params, "--param"), dataset, arch)
@@ -63,12 +63,12 @@ def list_cmd(names, params, dataset, arch, what, plugins):
 
 def _echo_recipe(name: str, params: dict, dataset: str, arch: str | None) -> None:
     """What a cell of `name` trains with on dataset/arch, stage by stage."""
-    from ..data import SHAPES
+    from ..data import dataset_shape, list_datasets
     from ..experiment.cell import CellConfig, check_dataset_arch
     from ..experiment.recipe import stage_recipes
 
-    if dataset in SHAPES and arch is None:
-        arch = {"cifar": "resnet20", "imagenet": "resnet18"}[SHAPES[dataset].family]
+    if dataset in list_datasets() and arch is None:
+        arch = {"cifar": "resnet20", "imagenet": "resnet18"}[dataset_shape(dataset).family]
     check_dataset_arch(dataset, arch)
     cell = CellConfig(dataset=dataset, arch=arch, binarizer={"name": name, **params})
     click.echo(f"{name} on {dataset}/{arch} (cell id {cell.cell_id()}):")
@@ -93,13 +93,13 @@ def summary_cmd(arch, binarizer, dataset, params, plugins):
     import pandas as pd
     import torch
 
-    from ..data import SHAPES
+    from ..data import dataset_shape
     from ..experiment.cell import check_dataset_arch
     from ..models import build_model, complexity, layer_table
 
     registry.load_plugins(plugins)
     check_dataset_arch(dataset, arch)
-    shape = SHAPES[dataset]
+    shape = dataset_shape(dataset)
     with torch.device("meta"):   # shapes and counts only: no memory, no compute
         model = build_model(arch, {"name": binarizer, **key_values(params, "--param")},
                             family=shape.family, in_channels=shape.in_channels,

@@ -39,7 +39,7 @@ def datasets() -> Table:
     """Every dataset: image shape, classes, the model family it fits, description."""
     rows = []
     for name in data.list_datasets():
-        shape = data.SHAPES[name]
+        shape = data.dataset_shape(name)
         module = inspect.getmodule(data.loader(name))
         rows.append((name, f"{shape.in_channels}×{shape.image_size}×{shape.image_size}",
                      str(shape.num_classes), shape.family, first_clause(module.__doc__)))

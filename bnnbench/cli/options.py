@@ -17,7 +17,9 @@ log_option = click.option(
          "and wandb need bnnbench[mlflow] / bnnbench[wandb]).")
 plugin_option = click.option(
     "--plugin", "plugins", multiple=True, type=click.Path(dir_okay=False),
-    help="A Python file that registers binarizers with @register (repeatable).")
+    help="A Python file that registers binarizers, architectures, datasets or distillation "
+         "losses (@register, @register_arch, @register_dataset, @register_distill_loss; "
+         "repeatable).")
 
 
 def key_values(pairs, what: str) -> dict:

@@ -4,28 +4,20 @@
     for x, y in ds.train_batches(256, torch.Generator().manual_seed(0)): ...
     for x, y in ds.test_batches(1000): ...
 
+A plugin adds a dataset with `@register_dataset` (bnnbench.data.datasets), usually as an
+`InMemoryDataset` (the images held on the device, as CIFAR-10 and digits are).
+
 Where data lives: `data_dir`, then an environment variable ($BNNBENCH_DATA for CIFAR-10,
 $BNNBENCH_IMAGENET for ImageNet), then $XDG_CACHE_HOME/bnnbench/data (~/.cache/bnnbench/data).
 """
 from __future__ import annotations
 
 from ..errors import BnnbenchError
-from . import cifar10, digits, imagenet
+from . import cifar10, digits, imagenet  # noqa: F401  (importing registers the built-ins)
 from .augment import NORMALIZE
-from .base import SHAPES, Dataset, Shape
-
-_LOADERS = {"cifar10": cifar10.load, "digits": digits.load, "imagenet": imagenet.load}
-
-
-def list_datasets() -> list[str]:
-    return sorted(_LOADERS)
-
-
-def loader(name: str):
-    """The function that loads the dataset `name` (its module's docstring describes it)."""
-    if name not in _LOADERS:
-        raise BnnbenchError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())}")
-    return _LOADERS[name]
+from .base import Dataset, Shape
+from .datasets import dataset_shape, list_datasets, loader, register_dataset
+from .ondevice import InMemoryDataset
 
 
 def load_dataset(name: str, *, data_dir: str | None = None, device="cpu",
@@ -45,4 +37,5 @@ def load_dataset(name: str, *, data_dir: str | None = None, device="cpu",
                 image_size=image_size, workers=workers, download=download)
 
 
-__all__ = ["Dataset", "NORMALIZE", "SHAPES", "Shape", "list_datasets", "load_dataset", "loader"]
+__all__ = ["Dataset", "InMemoryDataset", "NORMALIZE", "Shape", "dataset_shape", "list_datasets",
+           "load_dataset", "loader", "register_dataset"]

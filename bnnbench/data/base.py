@@ -14,13 +14,6 @@ class Shape(NamedTuple):
     image_size: int      # the side of a square input image
 
 
-SHAPES = {
-    "cifar10": Shape("cifar", 3, 10, 32),
-    "imagenet": Shape("imagenet", 3, 1000, 224),
-    "digits": Shape("cifar", 1, 10, 8),
-}
-
-
 class Dataset:
     """A train/test pair that yields normalised float32 batches on `device`.
 

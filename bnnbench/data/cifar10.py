@@ -17,7 +17,7 @@ import torch
 from ..errors import BnnbenchError
 from . import locate
 from .augment import norm_stats
-from .base import SHAPES
+from .datasets import dataset_shape, register_dataset
 from .ondevice import InMemoryDataset
 
 FOLDER = "cifar-10-batches-py"
@@ -100,6 +100,7 @@ def _load_split(folder: Path, files, limit: int | None = None):
     return x, y
 
 
+@register_dataset("cifar10", family="cifar", in_channels=3, num_classes=10, image_size=32)
 def load(*, data_dir=None, device="cpu", normalize: str | None = None,
          subset: int | None = None, download: bool = False, **_) -> InMemoryDataset:
     """CIFAR-10 on `device`; `subset`=N keeps the first N training images (test set whole)."""
@@ -113,8 +114,8 @@ def load(*, data_dir=None, device="cpu", normalize: str | None = None,
                             "delete the folder and download or build it again")
     train_x, train_y = _load_split(folder, TRAIN_FILES, subset)
     test_x, test_y = _load_split(folder, (TEST_FILE,))
-    return InMemoryDataset(name="cifar10", family=SHAPES["cifar10"].family,
-                           num_classes=SHAPES["cifar10"].num_classes,
+    shape = dataset_shape("cifar10")
+    return InMemoryDataset(name="cifar10", family=shape.family, num_classes=shape.num_classes,
                            train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
                            device=device, normalize=normalize, mean=mean, std=std,
                            unit=1 / 255, pad=4, flip=True)

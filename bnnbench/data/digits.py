@@ -12,7 +12,7 @@ import torch
 
 from ..errors import BnnbenchError
 from .augment import NORMALIZE
-from .base import SHAPES
+from .datasets import dataset_shape, register_dataset
 from .ondevice import InMemoryDataset
 
 NUM_TEST = 360   # 20% of 1,797, rounded as scikit-learn's train_test_split does
@@ -33,6 +33,7 @@ def split():
     return x[tr], y[tr], x[te], y[te]
 
 
+@register_dataset("digits", family="cifar", in_channels=1, num_classes=10, image_size=8)
 def load(*, device="cpu", normalize: str | None = None, subset: int | None = None,
          **_) -> InMemoryDataset:
     if normalize not in (None, "dataset", *NORMALIZE):
@@ -42,8 +43,8 @@ def load(*, device="cpu", normalize: str | None = None, subset: int | None = Non
     # Statistics of the full training split, so `subset` does not change the normalisation.
     mean, std = train_x.mean().item(), train_x.std().item()
     train_x, train_y = train_x[:subset], train_y[:subset]
-    return InMemoryDataset(name="digits", family=SHAPES["digits"].family,
-                           num_classes=SHAPES["digits"].num_classes,
+    shape = dataset_shape("digits")
+    return InMemoryDataset(name="digits", family=shape.family, num_classes=shape.num_classes,
                            train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y,
                            device=device, normalize="dataset", mean=(mean,), std=(std,),
                            unit=1.0, pad=1, flip=False)

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Sampler
 from ..errors import BnnbenchError
 from . import locate
 from .augment import norm_stats
-from .base import SHAPES, Dataset, check_batch_size
+from .base import Dataset, check_batch_size
+from .datasets import dataset_shape, register_dataset
 
 ENV_VARS = ("BNNBENCH_IMAGENET",)
 EVAL_SPLITS = ("val", "test")
@@ -92,14 +93,13 @@ class _Plan(Sampler):
 class ImageFolderDataset(Dataset):
     """An ImageFolder train/eval pair decoded by DataLoader workers, batches moved to `device`."""
 
-    family = SHAPES["imagenet"].family
-    in_channels = SHAPES["imagenet"].in_channels
-
     def __init__(self, *, name: str, data_dir=None, device="cpu", normalize: str | None = None,
                  subset: int | None = None, image_size: int = 224, workers: int | None = None):
         from torchvision import transforms as T
 
         self.name = name
+        shape = dataset_shape("imagenet")
+        self.family, self.in_channels = shape.family, shape.in_channels
         self.device = torch.device(device)
         self.normalize = normalize or "imagenet"
         self.mean, self.std = norm_stats(self.normalize)
@@ -150,6 +150,8 @@ class ImageFolderDataset(Dataset):
         return self._to_device(self._loader(self.test_set, batch_size))
 
 
+@register_dataset("imagenet", family="imagenet", in_channels=3, num_classes=1000,
+                  image_size=224)
 def load(*, data_dir=None, device="cpu", normalize=None, subset=None, image_size=224,
          workers=None, **_) -> ImageFolderDataset:
     return ImageFolderDataset(name="imagenet", data_dir=data_dir, device=device,

@@ -16,7 +16,7 @@ class Distiller:
     the same augmented batch as the student."""
 
     def __init__(self, teacher: torch.nn.Module, loss: str):
-        self.teacher, self.loss = teacher.eval().requires_grad_(False), LOSSES[loss]
+        self.teacher, self.loss = teacher.eval().requires_grad_(False), LOSSES.get(loss)
 
     def __call__(self, x: Tensor, logits: Tensor, y: Tensor) -> Tensor:
         with torch.no_grad():

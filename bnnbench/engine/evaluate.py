@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..api import layers as bnn
 from ..api import registry
-from ..data import SHAPES
+from ..data import dataset_shape
 from ..errors import BnnbenchError
 from ..experiment.cell import CellConfig
 from ..models import build_model
@@ -87,7 +87,7 @@ def load_run(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Module
 def _build_args(config: dict, dataset: str) -> dict[str, Any]:
     """build_model's keyword arguments as config.json recorded them (older records: the
     dataset's standard shape)."""
-    model, shape = config.get("model", {}), SHAPES[dataset]
+    model, shape = config.get("model", {}), dataset_shape(dataset)
     return {"family": model.get("family", shape.family),
             "in_channels": model.get("in_channels", shape.in_channels),
             "num_classes": model.get("num_classes", shape.num_classes),

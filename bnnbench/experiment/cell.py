@@ -105,12 +105,10 @@ def check_scalar(key: str, value: Any) -> None:
 
 def check_dataset_arch(dataset: str, arch: str) -> None:
     """A BnnbenchError unless `dataset` is known and `arch` is a model of its family."""
-    from ..data import SHAPES, list_datasets
+    from ..data import dataset_shape
     from ..models import list_archs
 
-    if dataset not in SHAPES:
-        raise BnnbenchError(f"unknown dataset '{dataset}'; known: {', '.join(list_datasets())}")
-    family = SHAPES[dataset].family
+    family = dataset_shape(dataset).family
     if arch not in list_archs(family):
         raise BnnbenchError(f"unknown {family} arch '{arch}' (dataset {dataset}); known: "
                             f"{', '.join(list_archs(family))}")

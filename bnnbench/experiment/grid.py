@@ -17,7 +17,7 @@ Keys (top level)
   budget       float          fraction of each stage's epochs, in (0, 1] (at least 1 epoch)
   subset       int            train on the first N images only (quick runs)
   data_dir     str            where the datasets live (relative to the grid file)
-  plugins      [str]          plugin files defining binarizers (relative to the grid file)
+  plugins      [str]          plugin files: binarizers, archs, datasets (relative to the grid file)
   compile      bool           torch.compile the models
 Tables
   [recipe]                    overrides of every stage's recipe, for every cell. Keys:

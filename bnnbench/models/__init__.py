@@ -1,4 +1,5 @@
-"""Backbones for the benchmark, built from (arch, binarizer): `build_model` and `list_archs`.
+"""Backbones for the benchmark, built from (arch, binarizer): `build_model` and `list_archs`
+(the registry of architectures, which plugins add to: bnnbench.models.archs).
 
 Family "cifar" (32×32 images; also 8×8 ones such as the built-in digits): resnet18, resnet20
 (Bi-Real style), resnet20_std, vgg_small. Family "imagenet": resnet18, resnet34 (Bi-Real
@@ -14,54 +15,15 @@ N(0, 2/(k²·C_out)) and the classifier N(0, 0.01²). Parameter counts: see test
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
 from ..api import registry
 from ..errors import BnnbenchError
-from . import cifar_resnet, imagenet_resnet, vgg
+from . import cifar_resnet, imagenet_resnet, vgg  # noqa: F401  (importing registers the built-ins)
+from .archs import DEFAULT_INPUT_SIZE, arch_builder, list_archs, list_families, register_arch
 from .complexity import complexity, layer_table
-
-_ARCHS: dict[str, dict[str, Callable[..., nn.Module]]] = {
-    "cifar": {
-        "resnet18": cifar_resnet.resnet18,
-        "resnet20": cifar_resnet.resnet20,
-        "resnet20_std": cifar_resnet.resnet20_std,
-        "vgg_small": vgg.vgg_small,
-    },
-    "imagenet": {
-        "resnet18": imagenet_resnet.resnet18,
-        "resnet34": imagenet_resnet.resnet34,
-    },
-}
-DEFAULT_INPUT_SIZE = {"cifar": 32, "imagenet": 224}
-
-
-def list_families() -> list[str]:
-    return sorted(_ARCHS)
-
-
-def list_archs(family: str | None = None) -> list[str]:
-    """The architectures of `family`, sorted; with no family, every name of every family."""
-    if family is None:
-        return sorted({name for archs in _ARCHS.values() for name in archs})
-    return sorted(_family(family))
-
-
-def _family(family: str) -> dict[str, Callable[..., nn.Module]]:
-    if family not in _ARCHS:
-        raise BnnbenchError(f"unknown model family '{family}'; known: {', '.join(list_families())}")
-    return _ARCHS[family]
-
-
-def arch_builder(family: str, arch: str) -> Callable[..., nn.Module]:
-    """The function that builds `arch` of `family` (its docstring describes the backbone)."""
-    archs = _family(family)
-    if arch not in archs:
-        raise BnnbenchError(f"unknown {family} architecture '{arch}'; known: "
-                            f"{', '.join(sorted(archs))}")
-    return archs[arch]
 
 
 def build_model(arch: str, binarizer: Any, *, family: str = "cifar", in_channels: int = 3,
@@ -92,4 +54,4 @@ def build_model(arch: str, binarizer: Any, *, family: str = "cifar", in_channels
 
 
 __all__ = ["arch_builder", "build_model", "complexity", "layer_table", "list_archs",
-           "list_families"]
+           "list_families", "register_arch"]

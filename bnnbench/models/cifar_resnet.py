@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import nn
 
+from .archs import register_arch
 from .blocks import BasicBlock, BiRealBlock, ResNet
 
 
@@ -29,6 +30,7 @@ def _cifar_resnet(block, depths, widths, binarizer, *, stem_hardtanh: bool, vari
     return model
 
 
+@register_arch("resnet18", family="cifar")
 def resnet18(binarizer: Any, *, in_channels: int = 3, num_classes: int = 10) -> ResNet:
     """CIFAR ResNet-18: widths 64-128-256-512, [2, 2, 2, 2] standard blocks, stem conv + BN
     with no nonlinearity, no max-pool (11,005,002 parameters with ReCU's per-channel α)."""
@@ -37,6 +39,7 @@ def resnet18(binarizer: Any, *, in_channels: int = 3, num_classes: int = 10) -> 
                          in_channels=in_channels, num_classes=num_classes)
 
 
+@register_arch("resnet20", family="cifar")
 def resnet20(binarizer: Any, *, in_channels: int = 3, num_classes: int = 10) -> ResNet:
     """CIFAR ResNet-20, Bi-Real style (IR-Net/ReCU/BiPer): widths 16-32-64, 3 blocks per stage,
     a shortcut around each binary conv, stem conv + BN + Hardtanh (270,522 parameters with
@@ -49,6 +52,7 @@ def resnet20(binarizer: Any, *, in_channels: int = 3, num_classes: int = 10) -> 
                          num_classes=num_classes, kaiming_fc=False)
 
 
+@register_arch("resnet20_std", family="cifar")
 def resnet20_std(binarizer: Any, *, in_channels: int = 3, num_classes: int = 10) -> ResNet:
     """CIFAR ResNet-20 with the standard block (one shortcut per two convs); same parameters
     as `resnet20` (e.g. RBNN's 86.5 is on this one, its 87.8 on the Bi-Real one) and the same

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from torch import nn
 
+from .archs import register_arch
 from .blocks import BiRealBlock, ResNet
 
 WIDTHS = (64, 128, 256, 512)
@@ -34,12 +35,14 @@ def _imagenet_resnet(depths: Sequence[int], binarizer: Any, *, in_channels: int,
     return model
 
 
+@register_arch("resnet18", family="imagenet")
 def resnet18(binarizer: Any, *, in_channels: int = 3, num_classes: int = 1000) -> ResNet:
     """Bi-Real ResNet-18: [2, 2, 2, 2] blocks of two binary 3×3 convs (11.69 M parameters)."""
     return _imagenet_resnet((2, 2, 2, 2), binarizer, in_channels=in_channels,
                             num_classes=num_classes)
 
 
+@register_arch("resnet34", family="imagenet")
 def resnet34(binarizer: Any, *, in_channels: int = 3, num_classes: int = 1000) -> ResNet:
     """Bi-Real ResNet-34: [3, 4, 6, 3] blocks of two binary 3×3 convs (21.8 M parameters)."""
     return _imagenet_resnet((3, 4, 6, 3), binarizer, in_channels=in_channels,

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..api.layers import initialise
 from ..errors import BnnbenchError
+from .archs import register_arch
 from .blocks import binary_conv3x3, classifier_bn_of, layout_of, make_nonlinearity, nonlinearity_of
 
 WIDTHS = (128, 128, 256, 256, 512, 512)
@@ -53,6 +54,7 @@ class VGGSmall(nn.Module):
         return self.fc(self.bn(self.pool(self.features(x)).flatten(1)))
 
 
+@register_arch("vgg_small", family="cifar")
 def vgg_small(binarizer: Any, *, in_channels: int = 3, num_classes: int = 10,
               input_size: int = 32) -> VGGSmall:
     """VGG-Small (4,661,770 parameters at 32×32 with ReCU's α; fc 8192 → 10)."""

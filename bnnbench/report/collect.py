@@ -218,11 +218,11 @@ def _settings(df: pd.DataFrame) -> pd.Series:
 def model_counts(dataset: str, arch: str, binarizer_json: str) -> dict:
     """bops/flops/ops/params/size_bits (+ variant) of (arch, binarizer config) on `dataset`,
     counted once on a meta-device model (no memory, no compute); {} when it cannot be built."""
-    from ..data import SHAPES
+    from ..data import dataset_shape, list_datasets
 
-    if dataset not in SHAPES:
+    if dataset not in list_datasets():
         return {}
-    shape = SHAPES[dataset]
+    shape = dataset_shape(dataset)
     try:
         import torch
 

@@ -37,10 +37,10 @@ def _load_all() -> pd.DataFrame:
 
 def _declared() -> pd.DataFrame:
     """The rows the registered binarizers declare (plugins loaded so far included)."""
-    from ..api.registry import _REGISTRY
+    from ..api.registry import get, list_binarizers
     rows = [{"method": cls.paper or name, "binarizer": name, "variant": "", "note": "",
              "bits": "1/1" if cls.binary else "32/32", "top5": math.nan, **entry}
-            for name, cls in sorted(_REGISTRY.items()) for entry in cls.published]
+            for name in list_binarizers() for cls in [get(name)] for entry in cls.published]
     return pd.DataFrame(rows, columns=REFERENCE_COLUMNS).astype({"top1": float, "top5": float})
 
 

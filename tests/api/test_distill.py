@@ -68,8 +68,11 @@ def test_distribution_gradient_and_zero_at_the_teacher():
 
 def test_losses_are_a_registry():
     assert "distribution" in distill.list_distill_losses()
-    with pytest.raises(BnnbenchError, match="already taken"):
+    with pytest.raises(BnnbenchError,
+                       match=r"'distribution' is already registered \(by built-in\)"):
         distill.register_distill_loss("distribution")(lambda s, t, y: s.sum())
+    with pytest.raises(BnnbenchError, match="'none' is already taken"):
+        distill.register_distill_loss("none")(lambda s, t, y: s.sum())
     with pytest.raises(BnnbenchError, match=r"recipe: recipe 'distill' must be none or .*"
                                             r"distribution.*got 'kl'"):
         distill.check_distill("kl", "recipe")

@@ -23,6 +23,7 @@ from bnnbench.api import registry
 from bnnbench.api.layers import binary_layers, set_stage
 from bnnbench.api.surrogate import FUSE_MIN_NUMEL
 from bnnbench.models import build_model
+from registries import forget, isolate
 
 PLUGIN = Path(__file__).parents[1] / "plugins" / "atan_anneal.py"
 
@@ -30,8 +31,7 @@ PLUGIN = Path(__file__).parents[1] / "plugins" / "atan_anneal.py"
 @pytest.fixture
 def plugin(monkeypatch):
     """The plugin loaded as `--plugin` loads it; its registration vanishes after the test."""
-    registry.list_binarizers()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    isolate(monkeypatch)
     registry.load_plugin_file(PLUGIN)
     module = next(m for m in sys.modules.values() if getattr(m, "__file__", None) == str(PLUGIN))
     yield module
@@ -101,7 +101,7 @@ def test_schedule_metrics_published_and_report_without_plugin(plugin, tmp_path, 
     for e, row in enumerate(rows):
         p = (e + (steps - 1) / steps) / 2
         assert row["a"] == pytest.approx(1.0 * 10.0 ** p, rel=1e-6)
-    registry._REGISTRY.pop("atan_anneal")             # a new session: nothing loaded
+    forget(registry.BINARIZERS, "atan_anneal")        # a new session: nothing loaded
     del sys.modules[plugin.__name__]
     code, csv, err = run_main(capsys, "report", str(out.parent), "--out", str(tmp_path / "r"),
                           "--no-figures", "--format", "csv")
@@ -153,7 +153,7 @@ def test_layouts_order_the_block_and_the_classifier_bn(monkeypatch, plugin):
 
 
 def test_a_bad_layout_or_published_entry_is_refused_at_registration(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    isolate(monkeypatch)
 
     def define(**attrs):
         cls = type("Bad", (bnnbench.Binarizer,), {"weight": lambda s, w: w,

@@ -1,4 +1,6 @@
-"""The plugin registry: registration rules, lookup errors, configuration checks, resolve."""
+"""The registries: registration rules, lookup errors, configuration checks, resolve; the same
+rules for every kind (binarizers, architectures, datasets, distillation losses), their entry
+points and plugin files."""
 from __future__ import annotations
 
 import json
@@ -8,8 +10,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from bnnbench import Binarizer, BnnbenchError, get, list_binarizers, make, register, resolve
+from bnnbench import (Binarizer, BnnbenchError, get, list_binarizers, make, register,
+                      register_arch, register_dataset, register_distill_loss, resolve)
 from bnnbench.api import registry
+from bnnbench.api.distill import LOSSES
+from bnnbench.data import Shape, dataset_shape, list_datasets, loader
+from bnnbench.data.datasets import DATASETS
+from bnnbench.models import arch_builder, list_archs
+from bnnbench.models.archs import ARCHS
+from registries import isolate
 
 BUILTINS = ["biper", "bireal", "irnet", "reactnet", "recu", "sign_ste", "xnor"]
 
@@ -17,8 +26,7 @@ BUILTINS = ["biper", "bireal", "irnet", "reactnet", "recu", "sign_ste", "xnor"]
 @pytest.fixture
 def clean_registry(monkeypatch):
     """Registrations made by a test vanish after it."""
-    list_binarizers()                                            # discover the built-ins first
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    isolate(monkeypatch)
 
 
 def test_builtins_listed_sorted():
@@ -191,12 +199,11 @@ class _FakeEntryPoint(SimpleNamespace):
         return self.loader()
 
 
-def _fake_entry_points(monkeypatch, eps):
-    list_binarizers()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(registry, "_discovered", False)
-    monkeypatch.setattr(registry, "entry_points", lambda group: eps if group ==
-                        registry.ENTRY_POINT_GROUP else [])
+def _fake_entry_points(monkeypatch, groups: dict[str, list]):
+    """Discovery anew, finding `groups[group]` as the installed entry points of each group."""
+    isolate(monkeypatch)
+    monkeypatch.setattr(registry, "_discovered", set())
+    monkeypatch.setattr(registry, "entry_points", lambda group: groups.get(group, []))
 
 
 def test_entry_point_class_is_registered_under_its_name(monkeypatch):
@@ -207,13 +214,146 @@ def test_entry_point_class_is_registered_under_its_name(monkeypatch):
         raise ImportError("no module named 'missing_dep'")
 
     dist = SimpleNamespace(name="fake-dist")
-    _fake_entry_points(monkeypatch, [
+    _fake_entry_points(monkeypatch, {"bnnbench.binarizers": [
         _FakeEntryPoint(name="broken_ep", value="broken.mod", dist=dist, loader=boom),
         _FakeEntryPoint(name="ep_class", value="pkg.mod:Undecorated", dist=dist,
-                        loader=lambda: Undecorated)])
+                        loader=lambda: Undecorated)]})
     with pytest.raises(BnnbenchError) as info:
         registry.discover()
     # the broken package is reported, and did not stop the other one from registering
     assert "'broken_ep = broken.mod' failed to load: ImportError" in str(info.value)
     assert get("ep_class") is Undecorated
     assert Undecorated.origin == "entry point pkg.mod:Undecorated (fake-dist)"
+
+
+def _builder(binarizer, *, in_channels=3, num_classes=10):
+    return torch.nn.Linear(in_channels, num_classes)
+
+
+def _loader(**_):
+    return None
+
+
+def test_every_kind_refuses_a_duplicate_and_names_who_registered_it(clean_registry):
+    with pytest.raises(BnnbenchError, match=r"^cifar architecture 'resnet20' is already "
+                                            r"registered \(by built-in\); choose another name$"):
+        register_arch("resnet20", family="cifar")(_builder)
+    register_arch("resnet20", family="imagenet")(_builder)     # a name is unique per family
+    assert arch_builder("imagenet", "resnet20") is _builder
+    assert arch_builder("cifar", "resnet20") is not _builder
+    digits = dict(family="cifar", in_channels=1, num_classes=10, image_size=8)
+    with pytest.raises(BnnbenchError, match=r"^dataset 'digits' is already registered "
+                                            r"\(by built-in\)"):
+        register_dataset("digits", **digits)(_loader)
+    register_dataset("dup_data", **digits)(_loader)
+    register_dataset("dup_data", **digits)(_loader)             # the same entry again: fine
+    with pytest.raises(BnnbenchError, match="'dup_data' is already registered"):
+        register_dataset("dup_data", **{**digits, "num_classes": 2})(_loader)
+    assert dataset_shape("dup_data") == Shape("cifar", 1, 10, 8)
+
+
+def test_bad_names_families_and_shapes_are_refused_in_one_line(clean_registry):
+    with pytest.raises(BnnbenchError, match="^cifar architecture name 'TinyNet' must be "
+                                            "lower_snake_case$"):
+        register_arch("TinyNet", family="cifar")(_builder)
+    with pytest.raises(BnnbenchError, match="^unknown model family 'mnist'; known: cifar, "
+                                            "imagenet$"):
+        register_arch("tiny", family="mnist")
+    with pytest.raises(BnnbenchError, match="is not a function"):
+        register_arch("not_callable", family="cifar")(3)
+    for field, bad in (("in_channels", 0), ("num_classes", 2.0), ("image_size", True)):
+        shape = {"family": "cifar", "in_channels": 3, "num_classes": 10, "image_size": 32,
+                 field: bad}
+        with pytest.raises(BnnbenchError, match=f"^@register_dataset\\('bad'\\): {field} must "
+                                                "be a positive integer"):
+            register_dataset("bad", **shape)
+    with pytest.raises(BnnbenchError, match="^dataset name 'Bad-Set' must be lower_snake_case"):
+        register_dataset("Bad-Set", family="cifar", in_channels=3, num_classes=10,
+                         image_size=32)(_loader)
+    assert "bad" not in list_datasets() and "not_callable" not in list_archs("cifar")
+
+
+@pytest.mark.parametrize("kind, lookup, typo, closest, known", [
+    ("binarizer", get, "xnorr", "xnor", list_binarizers),
+    ("cifar architecture", lambda n: arch_builder("cifar", n), "resnet2", "resnet20",
+     lambda: list_archs("cifar")),
+    ("dataset", loader, "cifar1", "cifar10", list_datasets),
+    ("distillation loss", LOSSES.get, "distrib", "distribution", LOSSES.names),
+])
+def test_an_unknown_name_lists_the_known_ones_and_suggests_the_closest(kind, lookup, typo,
+                                                                      closest, known):
+    with pytest.raises(BnnbenchError) as info:
+        lookup(typo)
+    assert str(info.value) == (f"unknown {kind} '{typo}'; known: {', '.join(known())}; did you "
+                               f"mean '{closest}'? (a plugin file needs --plugin FILE)")
+    with pytest.raises(BnnbenchError) as info:
+        lookup("qqqqqqq")                                      # nothing close: no guess
+    assert "did you mean" not in str(info.value) and "--plugin FILE" in str(info.value)
+
+
+def test_entry_points_of_every_kind_register_with_their_origin(monkeypatch):
+    """An entry point names a module whose decorators register (here: loading registers)."""
+    dist = SimpleNamespace(name="fake-dist")
+    loads = []
+
+    def loading(register_it):
+        def load():
+            loads.append(register_it)
+            return register_it()
+        return load
+
+    def broken():
+        raise ImportError("no module named 'missing_dep'")
+
+    _fake_entry_points(monkeypatch, {
+        "bnnbench.archs": [_FakeEntryPoint(
+            name="ep_arch", value="pkg.archs", dist=dist,
+            loader=loading(lambda: register_arch("ep_arch", family="cifar")(_builder)))],
+        "bnnbench.datasets": [
+            _FakeEntryPoint(name="broken_data", value="broken.data", dist=dist, loader=broken),
+            _FakeEntryPoint(name="ep_data", value="pkg.data:load", dist=dist, loader=loading(
+                lambda: register_dataset("ep_data", family="cifar", in_channels=1,
+                                         num_classes=4, image_size=16)(_loader)))],
+        "bnnbench.distill_losses": [_FakeEntryPoint(
+            name="ep_loss", value="pkg.losses", dist=dist,
+            loader=loading(lambda: register_distill_loss("ep_loss")(torch.sub)))],
+    })
+    assert "ep_arch" in list_archs("cifar") and "ep_arch" not in list_archs("imagenet")
+    assert arch_builder("cifar", "ep_arch") is _builder
+    with pytest.raises(BnnbenchError) as info:
+        list_datasets()
+    # the broken package is reported in one line, and did not stop the other one
+    assert str(info.value) == ("plugin entry point 'broken_data = broken.data' failed to load: "
+                               "ImportError: no module named 'missing_dep' (fix or uninstall "
+                               "that package)")
+    assert loader("ep_data") is _loader and dataset_shape("ep_data") == Shape("cifar", 1, 4, 16)
+    assert LOSSES.get("ep_loss") is torch.sub
+    assert ARCHS["cifar"].origin("ep_arch") == "entry point pkg.archs (fake-dist)"
+    assert DATASETS.origin("ep_data") == "entry point pkg.data:load (fake-dist)"
+    assert LOSSES.origin("ep_loss") == "entry point pkg.losses (fake-dist)"
+    for lookup in (list_archs, list_datasets, LOSSES.names):  # each group is loaded once
+        lookup()
+    assert len(loads) == 3
+
+
+def test_a_plugin_file_may_register_every_kind(tmp_path, clean_registry):
+    f = tmp_path / "every_kind.py"
+    f.write_text("from bnnbench import (Binarizer, register, register_arch, register_dataset,\n"
+                 "                      register_distill_loss, sign_clipped_ste)\n"
+                 "@register('file_bin')\n"
+                 "class B(Binarizer):\n"
+                 "    weight = activation = staticmethod(sign_clipped_ste)\n"
+                 "@register_arch('file_arch', family='imagenet')\n"
+                 "def file_arch(binarizer, *, in_channels=3, num_classes=1000): ...\n"
+                 "@register_dataset('file_data', family='imagenet', in_channels=3,\n"
+                 "                  num_classes=5, image_size=64)\n"
+                 "def load(**_): ...\n"
+                 "@register_distill_loss('file_loss')\n"
+                 "def loss(student, teacher, labels): ...\n")
+    registry.load_plugins([f])
+    origin = f"file {f.resolve()}"
+    assert get("file_bin").origin == registry.BINARIZERS.origin("file_bin") == origin
+    assert ARCHS["imagenet"].origin("file_arch") == origin
+    assert DATASETS.origin("file_data") == LOSSES.origin("file_loss") == origin
+    assert dataset_shape("file_data") == Shape("imagenet", 3, 5, 64)
+    assert registry.BINARIZERS.origin("xnor") == ARCHS["cifar"].origin("vgg_small") == "built-in"

@@ -43,7 +43,7 @@ def test_list_datasets_and_grids_name_each_with_a_description():
     _, lines = rows(["--datasets"])
     assert [r[0] for r in lines] == data.list_datasets()
     for name, image, classes, family, description in lines:
-        shape = data.SHAPES[name]
+        shape = data.dataset_shape(name)
         assert image == f"{shape.in_channels}×{shape.image_size}×{shape.image_size}"
         assert (int(classes), family) == (shape.num_classes, shape.family) and description
     _, lines = rows(["--grids"])

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from bnnbench import BinaryConv2d, BnnbenchError
 from bnnbench.api import registry
 from bnnbench.cli.main import cli, main
+from registries import forget, isolate
 
 BUILTINS = ["biper", "bireal", "irnet", "reactnet", "recu", "sign_ste", "xnor"]
 PLUGIN = '''
@@ -44,8 +45,7 @@ class Thirdparty(Binarizer):
 @pytest.fixture
 def clean_registry(monkeypatch):
     """Registrations made by a test vanish after it."""
-    registry.list_binarizers()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    isolate(monkeypatch)
 
 
 def bnnbench_cmd() -> list[str]:
@@ -226,7 +226,7 @@ def test_report_finds_a_plugin_from_the_run_record(tmp_path, capsys, clean_regis
                             "--binarizer", "recorded_plugin", "--plugin", str(f), "--epochs",
                             "1", "--subset", "64", "--device", "cpu", "--out", str(out))
     assert code == 0, err
-    registry._REGISTRY.pop("recorded_plugin")          # a new session: nothing loaded
+    forget(registry.BINARIZERS, "recorded_plugin")     # a new session: nothing loaded
     for name in [m for m in sys.modules if m.startswith("bnnbench_plugin_recorded")]:
         del sys.modules[name]
     code, csv, err = run_main(capsys, "report", str(out.parent), "--out",
