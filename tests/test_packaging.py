@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD_OUTPUTS = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
                                        "__pycache__", ".cache", "results/runs", ".pytest_cache")

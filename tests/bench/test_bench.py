@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from bnnbench import list_binarizers
@@ -19,6 +20,7 @@ def test_the_fp32_kind_is_the_registry_fp_entry_an_exact_conv():
     torch.testing.assert_close(layer(x), ref, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_harness_measures_all_three_loops_and_writes_its_tables(cifar10_root, tmp_path):
     result = bench.run_benchmark(["resnet20"], ["sign_ste"], device="cpu", batch_size=4,
                                  warmup=1, steps=1, repeats=2, rounds=2, workers=0,

@@ -10,6 +10,10 @@ import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 RAY_PORT = 6300          # the head uses RAY_PORT .. RAY_PORT + 49
 

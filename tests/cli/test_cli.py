@@ -139,6 +139,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, capsys, clean_regi
         main(["--debug", *argv])                   # --debug lets the exception (and trace) out
 
 
+@pytest.mark.slow
 def test_real_command_exit_code_and_traceback_only_with_debug(tmp_path):
     """The installed command and `python -m bnnbench`, run concurrently to keep this fast (the
     success path runs for real in test_entry_point_plugin_is_discovered)."""
@@ -159,6 +160,7 @@ def test_real_command_exit_code_and_traceback_only_with_debug(tmp_path):
     assert code != 0 and "Traceback" in err and "RuntimeError: boom" in err
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_discovered(tmp_path):
     """A real package with a `bnnbench.binarizers` entry point, installed with pip --target."""
     pkg, site = tmp_path / "pkg", tmp_path / "site"

@@ -38,7 +38,7 @@ from bnnbench.experiment import grid as grids
 from bnnbench.experiment import recipe as recipes
 from bnnbench.store import runstore
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 DEFAULT_KILLS = 4
 START_TIMEOUT = 120      # seconds a run may take to start training (Ray start-up included)

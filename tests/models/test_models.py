@@ -220,6 +220,7 @@ def test_channels_last_matches_contiguous():
         assert torch.allclose(out, ref, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_compiles_as_one_graph():
     """No data-dependent Python control flow: dynamo traces the whole model (eager backend, so
     the test checks tracing, not code generation)."""

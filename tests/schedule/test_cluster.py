@@ -28,7 +28,7 @@ from bnnbench.experiment import grid as grids
 from bnnbench.schedule import cluster
 from bnnbench.store import runstore
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 HEAD = {"port": 6500, "node-manager-port": 6501, "object-manager-port": 6502,
         "dashboard-agent-listen-port": 6503, "dashboard-agent-grpc-port": 6504,
