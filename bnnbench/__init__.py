@@ -7,8 +7,8 @@ dataset with `register_dataset` (often an `InMemoryDataset`), a distillation los
 
 Sub-packages, one concept each; a module imports only from its own sub-package and from the
 layers below it (tests/test_layers.py counts it).
-Layers, lowest first: errors, version < api, analysis < data, models < experiment < store < engine <
-report < schedule < bench < cli
+Layers, lowest first: errors, version < api < data, models < experiment < store < engine < report
+< schedule < bench < cli
 
   api         Binarizer, surrogate gradients, binary layers, the registries
   data        datasets (on-device CIFAR-10, ImageFolder, digits)

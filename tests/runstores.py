@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bnnbench.analysis import qe_closed_form
+from bnnbench.binarizers.biper import qe_closed_form
 from bnnbench.experiment.cell import CellConfig
 from bnnbench.store import runstore
 
@@ -41,13 +41,14 @@ def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIP
                  "epoch": e % per_stage, "global_epoch": e, "lr": 0.1, "train_loss": 1.0,
                  "train_top1": 50.0, "test_loss": 1.0, "top1": top1 - (epochs - 1 - e) * 5.0,
                  "top5": 99.0, "seconds": seconds / epochs, "images_per_s": 1000.0,
-                 "qe": qe, "b": b} for e in range(epochs)]
+                 "binarizer/qe": qe, "binarizer/b": b} for e in range(epochs)]
         runstore.write_metrics(cell_dir / runstore.METRICS, rows)
     if status == "finished":
         runstore.write_json(cell_dir / runstore.RESULT, {
             "status": "finished", "top1": top1, "top5": 99.0, "best_top1": top1 + 0.5,
             "best_top5": 99.5, "params": 270522, "epochs": epochs, "seconds": seconds,
-            "images_per_s": 1000.0, "qe": qe, "b": b, "device": device, "steps": steps})
+            "images_per_s": 1000.0, "binarizer/qe": qe, "binarizer/b": b, "device": device,
+            "steps": steps})
     elif status == "failed":
         runstore.write_json(cell_dir / runstore.RESULT, {
             "status": "failed", "error": "TrainingDiverged: nan", "epochs": 1,

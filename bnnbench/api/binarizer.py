@@ -6,7 +6,7 @@ file reads as the plugin API's reference.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -30,9 +30,22 @@ class Binarizer(nn.Module):
       init_weight(w) -> optional in-place initialisation of the layer's latent weight
       loss(w)        -> optional extra loss term for this layer's latent weight
       schedule()     -> the values of its schedules at the current p, {name: 0-dim tensor}
-      metrics(w)     -> scalars logged to metrics.jsonl every epoch (mean over the binary layers);
-                        default: the schedule's values
+      metrics(w)     -> its own quantities {key: scalar}, recorded every epoch as
+                        `binarizer/<key>` (mean over the binary layers) in metrics.jsonl, Tune's
+                        reports and TensorBoard, the final epoch's in result.json, their mean over
+                        seeds in the leaderboard's `binarizer/<key>_mean`; a key is letters,
+                        digits and _, not starting with a digit (checked as each stage starts,
+                        where it is called once more); default: the schedule's values
       validate(config) (classmethod) -> raise BnnbenchError (or ValueError) for a bad parameter
+      report_figures(kit) (classmethod) -> optional figures of its own quantities, as
+                        (file stem, matplotlib Figure) pairs the report saves as <stem>.png/.svg;
+                        called by each report whose run stores hold a cell of this binarizer.
+                        `kit` (bnnbench.report.figures.FigureKit) holds the report's DataFrames:
+                        kit.cells (a row per cell with its final `binarizer/<key>` values and
+                        its final stage's parameters, `final_stage_params`), kit.board (the
+                        leaderboard), kit.metrics (the metrics.jsonl rows), and the report's
+                        look: kit.new_figure(width, height), kit.entry_label(rows),
+                        kit.max_width_in (BiPer's QE figures are drawn so)
     Configuration is the class's *annotated* attributes (e.g. `omega0: float = 20.0`): plain data
     that round-trips through JSON. Un-annotated class attributes are metadata (below).
 
@@ -155,8 +168,14 @@ class Binarizer(nn.Module):
 
     def metrics(self, w: Tensor) -> dict[str, float]:
         """Scalars for metrics.jsonl, given this layer's latent weight; each epoch's row holds
-        their mean over the binary layers under these names."""
+        their mean over the binary layers as `binarizer/<name>`."""
         return {key: float(value) for key, value in self.schedule().items()}
+
+    @classmethod
+    def report_figures(cls, kit: Any) -> Iterable[tuple[str, Any]]:
+        """(file stem, matplotlib Figure) pairs of this binarizer's own figures, which the
+        report saves beside its others (see the class docstring for `kit`); none by default."""
+        return ()
 
     @classmethod
     def recipe(cls, dataset: str, arch: str | None = None) -> dict[str, dict[str, Any]]:

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from .. import analysis
 from ..api import layers as bnn
 from ..errors import BnnbenchError
+from ..store import binarizer_metrics
 
 
 def live_config(model: torch.nn.Module, stage: str) -> dict[str, Any]:
@@ -30,13 +30,17 @@ def live_config(model: torch.nn.Module, stage: str) -> dict[str, Any]:
 
 @torch.no_grad()
 def metrics(model: torch.nn.Module) -> dict[str, float]:
-    """Each binarizer's `metrics(w)` (its schedules, BiPer's QE), averaged over the binary layers,
-    and b = mean|W| of the binary layers' latent weights (the Laplace scale of the QE analysis)."""
+    """Each binarizer's `metrics(w)` (its schedules, BiPer's QE), averaged over the binary
+    layers, as `binarizer/<key>`; a name that cannot be recorded so is one BnnbenchError (train
+    calls this as a stage starts, so that such a name fails before the stage's first epoch)."""
     sums: dict[str, list[float]] = {}
     for layer in bnn.binary_layers(model):
-        for key, value in {"b": analysis.laplace_scale(layer.weight),
-                           **layer.binarizer.metrics(layer.weight.detach())}.items():
-            sums.setdefault(key, []).append(float(value))
+        for key, value in layer.binarizer.metrics(layer.weight.detach()).items():
+            if not binarizer_metrics.is_valid_key(key):
+                raise BnnbenchError(f"binarizer '{layer.binarizer.name}': metrics() returns "
+                                    f"{key!r}, not a valid metric name (letters, digits and _, "
+                                    "not starting with a digit); rename it")
+            sums.setdefault(binarizer_metrics.PREFIX + key, []).append(float(value))
     return {key: sum(values) / len(values) for key, values in sums.items()}
 
 
@@ -46,11 +50,5 @@ def progress_per_step(model: torch.nn.Module) -> bool:
 
 
 def with_metrics(row: dict, model: torch.nn.Module) -> dict:
-    """An epoch's metrics.jsonl row with the binarizers' metrics added; a metric may not replace
-    a column of the engine's own (except qe and b, which they fill: BiPer's QE, every b)."""
-    values = metrics(model)
-    taken = sorted(set(values) & (set(row) - {"qe", "b"}))
-    if taken:
-        raise BnnbenchError(f"a binarizer's metrics() returns {', '.join(taken)}, a name of "
-                            "metrics.jsonl's own columns; rename it")
-    return {**row, **values}
+    """An epoch's metrics.jsonl row with the binarizers' metrics added."""
+    return {**row, **metrics(model)}

@@ -26,6 +26,7 @@ from ..errors import ENVIRONMENT, BnnbenchError
 from ..experiment import recipe as recipes
 from ..experiment.cell import CellConfig, comparable, stale_reason
 from ..models import build_model
+from ..store import binarizer_metrics
 from ..store import records as run_record
 from ..store import runstore
 from . import binarizer_state
@@ -67,11 +68,11 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
     resolve_device(cfg.device)         # a bad device is a user error, before any folder exists
     check_folder(cfg, out_dir)
     if runstore.status(out_dir) == "finished":   # nothing to write (read-only media too)
-        return runstore.read_json(out_dir / runstore.RESULT)
+        return runstore.read_result(out_dir)
     folders = require_finished(cfg, out_dir, teachers)
     with runstore.cell_lock(out_dir):
         if runstore.status(out_dir) == "finished":   # another process finished it meanwhile
-            return runstore.read_json(out_dir / runstore.RESULT)
+            return runstore.read_result(out_dir)
         return _train_locked(cfg, out_dir, progress, on_epoch, folders)
 
 
@@ -201,7 +202,7 @@ class _CellRun:
                                 "(copied or moved here?); delete it to train this cell from "
                                 "its start")
         self.model.load_state_dict(ckpt["model"], strict=True)
-        self.metrics = ckpt["metrics"]
+        self.metrics = [binarizer_metrics.from_legacy(row) for row in ckpt["metrics"]]
         self.position = tuple(ckpt["position"])
         self.stage_start = ckpt["stage_start"]
         self.stage_start_top1 = ckpt.get("stage_start_top1")
@@ -252,6 +253,7 @@ class _CellRun:
             bnn.set_binarizer_params(self.model, recipe["binarizer"])
             bnn.set_stage(self.model, stage)
             self._record_stage(index)
+            binarizer_state.metrics(self.model)   # a bad metric name fails now, not in an hour
             for epoch in range(first, recipe["epochs"]):
                 row = self._epoch(index, epoch, optimizer)
                 self.metrics.append(row)
@@ -319,7 +321,7 @@ class _CellRun:
         row = {"stage": stage, "epoch": epoch, "global_epoch": len(self.metrics), "lr": lr,
                "train_loss": train_loss, "train_top1": 100.0 * hits.item() / seen,
                **test, "seconds": time.perf_counter() - t0,
-               "images_per_s": seen / train_seconds, "steps": steps, "qe": None, "b": None}
+               "images_per_s": seen / train_seconds, "steps": steps}
         return binarizer_state.with_metrics(row, self.model)
 
     def _finish(self) -> dict:

@@ -18,14 +18,14 @@ import pandas as pd
 from ..errors import BnnbenchError
 from ..experiment.cell import stale_reason
 from ..experiment.recipe import stage_recipes
-from ..store import runstore
+from ..store import binarizer_metrics, runstore
 
 CELL_COLUMNS = [
     "dataset", "arch", "variant", "family", "binarizer", "setting", "seed", "status", "top1",
     "top5", "best_top1", "best_top5", "epochs", "planned_epochs", "seconds", "device", "hardware",
-    "qe", "b", "omega0", "params", "cell_id", "path", "error", "binarizer_params",
+    "final_stage_params", "params", "cell_id", "path", "error", "binarizer_params",
     "start_on_test", "steps", "stage_epochs", "teacher", "distill",
-]
+]  # then one column per binarizer quantity, binarizer/<key> (store.binarizer_metrics), sorted
 # Cell fields that are user overrides of a run (may be swept); seed is the replicate axis and
 # data_dir/device/compile/plugins do not change the result.
 _KNOBS = ("recipe", "stage_recipes", "epochs", "total_epochs", "budget", "subset")
@@ -55,6 +55,7 @@ def _cell_row(cell: dict, *, path: str, cell_id: str | None, status: str) -> dic
     knobs = {k: cell.get(k) for k in _KNOBS}
     return {"dataset": cell.get("dataset"), "arch": cell.get("arch"), "binarizer": name,
             "seed": cell.get("seed"), "status": status, "cell_id": cell_id, "path": path,
+            "final_stage_params": {},  # a damaged folder's: none known
             "binarizer_params": bz, "_knobs": _flatten("", {k: v for k, v in knobs.items()
                                                      if v not in (None, {}, [])})}
 
@@ -87,8 +88,8 @@ def _read_cell(cell_dir: Path) -> dict:
         "planned_epochs": sum(planned) if planned and None not in planned else None,
         "seconds": result.get("seconds"), "device": result.get("device"),
         "hardware": (config.get("env") or {}).get("device"),
-        "qe": result.get("qe") if finished else None, "b": result.get("b") if finished else None,
-        "omega0": eff.get("omega0"),
+        **(binarizer_metrics.of(result) if finished else {}),
+        "final_stage_params": eff,
         "start_on_test": any(s.get("recipe", {}).get("init_from") == "best" for s in stages[1:]),
         **_distillation([s.get("recipe", {}) for s in stages]),
         "steps": result.get("steps"),
@@ -116,7 +117,7 @@ def _expected_row(cfg: Any) -> dict:
     cfg = cfg.resolved()
     row = _cell_row(cfg.to_dict(), path="", cell_id=cfg.cell_id(), status="missing")
     stages = stage_recipes(cfg)
-    row["omega0"] = stages[-1][1]["binarizer"].get("omega0")  # as it would train
+    row["final_stage_params"] = stages[-1][1]["binarizer"]  # as it would train
     row["planned_epochs"] = sum(r["epochs"] for _, r in stages)
     row["stage_epochs"] = "+".join(str(r["epochs"]) for _, r in stages)
     row.update(_distillation([r for _, r in stages]))
@@ -134,7 +135,8 @@ def _distillation(recipes: list[dict]) -> dict:
 def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) -> pd.DataFrame:
     """One row per cell folder (a folder holding config.json) below any of `stores`, plus one
     row with status "missing" per cell of `expected` (CellConfigs or their dicts, e.g. a grid's
-    expansion) whose id no folder has. Columns: CELL_COLUMNS."""
+    expansion) whose id no folder has. Columns: CELL_COLUMNS, then each binarizer/<key> of a
+    finished cell's result.json."""
     rows, seen_paths = [], set()
     for store in stores:
         store = Path(store)
@@ -164,10 +166,11 @@ def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) ->
     for col in CELL_COLUMNS:
         if col not in df:
             df[col] = None
+    quantities = sorted(c for c in df if c.startswith(binarizer_metrics.PREFIX))
     numeric = ["seed", "top1", "top5", "best_top1", "best_top5", "epochs", "planned_epochs",
-               "seconds", "qe", "b", "omega0", "params", "steps"]
+               "seconds", "params", "steps", *quantities]
     df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce")
-    return df[CELL_COLUMNS].reset_index(drop=True)
+    return df[CELL_COLUMNS + quantities].reset_index(drop=True)
 
 
 def _fill_variants(df: pd.DataFrame) -> None:
@@ -244,8 +247,7 @@ def collect_metrics(cells: pd.DataFrame) -> pd.DataFrame:
     """Every current cell's metrics.jsonl rows (stale ones left out), long format, with the
     cell's identifying columns."""
     frames = []
-    ident = ["dataset", "arch", "variant", "binarizer", "setting", "seed", "status", "cell_id",
-             "omega0"]
+    ident = ["dataset", "arch", "variant", "binarizer", "setting", "seed", "status", "cell_id"]
     for _, cell in cells.iterrows():
         if not cell["path"] or cell["status"] in LEFT_OUT:
             continue

@@ -4,9 +4,10 @@
                         published number, one panel per architecture on a shared y-axis,
                         each label with its seeds (n) and total epochs
   curves_<dataset>      test top-1 against the global epoch, one line per cell
-  qe_omega0, omega0_sweep_<...>   BiPer's Fig. 3 and 4a–c (bnnbench.qe_figures)
-Every figure is at most 1600 px wide at its 150 dpi; the QE figure is drawn only when a cell
-of a binarizer with an ω0 is in the store.
+  <a binarizer's own>    the figures of a binarizer's `report_figures` hook, for each
+                        binarizer with a cell in the store (BiPer's: qe_omega0 and
+                        omega0_sweep_<...>, its paper's Fig. 3 and 4a–c)
+Every figure is at most 1600 px wide at its 150 dpi.
 Figures are built on matplotlib Figure objects with the Agg canvas, never through pyplot's
 global state, so the report works headless and never changes the caller's backend.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import seaborn as sns
@@ -22,6 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..api import registry
+from ..errors import BnnbenchError
 from .collect import LEFT_OUT
 
 DPI = 150
@@ -32,6 +37,7 @@ _DODGE = 0.3
 
 
 def new_figure(width: float, height: float) -> Figure:
+    """A Figure on the Agg canvas (no pyplot state: headless, the caller's backend untouched)."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -52,6 +58,8 @@ def _slug(*parts: str) -> str:
 
 
 def entry_label(df: pd.DataFrame) -> pd.Series:
+    """Each row's binarizer with its swept setting, e.g. "biper (omega0=20)", as every figure
+    names an entry."""
     return df["binarizer"] + df["setting"].map(lambda s: f" ({s})" if s else "")
 
 
@@ -184,12 +192,39 @@ def plot_curves(metrics: pd.DataFrame, dataset: str) -> Figure | None:
     return fig
 
 
+# --- a binarizer's own figures ------------------------------------------------------------------
+@dataclass(frozen=True)
+class FigureKit:
+    """What a binarizer's `report_figures` hook draws from: the report's DataFrames, and the
+    helpers that give its figures the report's look (a plugin imports nothing of the report)."""
+
+    cells: pd.DataFrame
+    board: pd.DataFrame
+    metrics: pd.DataFrame
+    max_width_in = MAX_WIDTH_IN
+    new_figure = staticmethod(new_figure)
+    entry_label = staticmethod(entry_label)
+
+
+def binarizer_figures(kit: FigureKit) -> Iterator[tuple[str, Figure]]:
+    """(stem, figure) from the `report_figures` hook of each binarizer with a cell in the store,
+    by name, one at a time (saved before the next is drawn); a binarizer whose plugin is not
+    loaded draws none."""
+    cells = kit.cells
+    in_store = cells[(cells["path"] != "") & ~cells["status"].isin(LEFT_OUT)]
+    for name in sorted(set(in_store["binarizer"])):
+        try:
+            cls = registry.get(name)
+        except BnnbenchError:
+            continue
+        for stem, fig in cls.report_figures(kit):
+            yield _slug(stem), fig
+
+
 # --- all of them ---------------------------------------------------------------------------------
 def write_all(cells: pd.DataFrame, board: pd.DataFrame, metrics: pd.DataFrame,
               out: Path) -> list[Path]:
     """Draw every figure the data supports into `out`; returns the files written."""
-    from .qe_figures import plot_qe, plot_sweep, sweeps  # they build on this module
-
     out = Path(out)
     files: list[Path] = []
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
@@ -198,15 +233,6 @@ def write_all(cells: pd.DataFrame, board: pd.DataFrame, metrics: pd.DataFrame,
                               (f"curves_{dataset}", plot_curves(metrics, dataset))):
                 if fig is not None:
                     files += save(fig, out / _slug(stem))
-        in_store = cells[(cells["path"] != "") & ~cells["status"].isin(LEFT_OUT)]
-        if in_store["omega0"].notna().any():   # a binarizer with an ω0 is in the store
-            fig, _ = plot_qe(cells)
-            files += save(fig, out / "qe_omega0")
-        for (dataset, arch, variant, binarizer), group in sweeps(cells):
-            row = board[(board["dataset"] == dataset) & (board["arch"] == arch)
-                        & (board["binarizer"] == binarizer)]
-            published = row["published_top1"].iloc[0] if len(row) else None
-            source = row["published_source"].iloc[0] if len(row) else ""
-            files += save(plot_sweep(group, published, source),
-                          out / _slug("omega0_sweep", dataset, arch, binarizer))
+        for stem, fig in binarizer_figures(FigureKit(cells, board, metrics)):
+            files += save(fig, out / stem)
     return files

@@ -28,8 +28,6 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
   params           parameter count (result.json / config.json, else the complexity count)
   ops, bops, flops, size_bits   per image, from bnnbench.models.complexity (ops = bops/64 + flops;
                    size: 1 bit per binary weight, 32 per other parameter); NaN if not computable
-  qe_mean, b_mean  mean over seeds of result.json's final qe (mean QE of the binary layers,
-                   binarizers with an ω0 only) and b (mean |W|)
   gpu_hours        mean over finished seeds of the training time of one run (result.json
                    seconds / 3600) for runs on a CUDA device; NaN when none ran on a GPU
   cpu_hours        the same for runs on the CPU (kept apart: the two are not comparable)
@@ -60,6 +58,11 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
                    marked § in every format
   teacher          the ids of the teacher cells they distilled from (bnnbench.teachers)
   distill          their distillation losses (e.g. "distribution", ReActNet's)
+  binarizer/<key>_mean   after those, one column per quantity a binarizer records (its
+                   `metrics()`, result.json's final binarizer/<key>), sorted by key: the mean
+                   over finished seeds, NaN where a row's binarizer has no such quantity; e.g.
+                   BiPer's binarizer/b_mean (mean |W|) and binarizer/qe_mean (mean QE of the
+                   binary layers)
 Rows of a grid that has not run yet have n_seeds 0 and NaN results, never zeros.
 """
 from __future__ import annotations
@@ -73,6 +76,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BnnbenchError
+from ..store import binarizer_metrics
 from . import stats
 from .collect import LEFT_OUT, collect_cells, collect_metrics, model_counts
 from .published import match_published
@@ -83,7 +87,7 @@ LEADERBOARD_COLUMNS = [
     "dataset", "arch", "variant", "binarizer", "setting",
     "n_seeds", "top1_mean", "top1_std", "top1_best", "peak_top1_mean", "top5_mean", "top5_std",
     "epochs", "published_top1", "published_top5", "published_source", "delta_top1",
-    "params", "ops", "bops", "flops", "size_bits", "qe_mean", "b_mean",
+    "params", "ops", "bops", "flops", "size_bits",
     "gpu_hours", "cpu_hours", "n_failed", "n_partial", "n_new", "n_missing", "seeds", "hardware",
     "n_stale", "start_on_test", "top1_ci95", "best", "steps", "stage_epochs", "published_note",
     "kd", "teacher", "distill",
@@ -146,7 +150,6 @@ def _aggregate(group: pd.DataFrame, counts: bool) -> dict:
         "params": float(params.iloc[0]) if len(params) else model.get("params", math.nan),
         "ops": model.get("ops", math.nan), "bops": model.get("bops", math.nan),
         "flops": model.get("flops", math.nan), "size_bits": model.get("size_bits", math.nan),
-        "qe_mean": _mean(fin["qe"]), "b_mean": _mean(fin["b"]),
         "gpu_hours": _mean(fin.loc[cuda, "seconds"]) / 3600,
         "cpu_hours": _mean(fin.loc[cpu, "seconds"]) / 3600,
         "seeds": ",".join(str(int(s)) for s in sorted(fin["seed"].dropna())),
@@ -154,10 +157,16 @@ def _aggregate(group: pd.DataFrame, counts: bool) -> dict:
         "start_on_test": bool(fin["start_on_test"].fillna(False).astype(bool).any()),
         "kd": bool(group["teacher"].fillna("").astype(bool).any()),
         "teacher": _joined(group["teacher"]), "distill": _joined(group["distill"]),
+        **{f"{col}_mean": _mean(fin[col]) for col in _quantities(group)},
     }
     for status in _STATUSES:
         row[f"n_{status}"] = int((group["status"] == status).sum())
     return row
+
+
+def _quantities(cells: pd.DataFrame) -> list[str]:
+    """The binarizer/<key> columns of `collect_cells`' rows."""
+    return [col for col in cells if col.startswith(binarizer_metrics.PREFIX)]
 
 
 def _joined(values: pd.Series) -> str:
@@ -167,8 +176,9 @@ def _joined(values: pd.Series) -> str:
 
 
 def leaderboard(cells: pd.DataFrame, *, counts: bool = True) -> pd.DataFrame:
-    """Aggregate `collect_cells`' rows into LEADERBOARD_COLUMNS, one row per
-    dataset × arch × variant × binarizer × setting; `counts=False` skips the op counts."""
+    """Aggregate `collect_cells`' rows into LEADERBOARD_COLUMNS and a binarizer/<key>_mean per
+    quantity, one row per dataset × arch × variant × binarizer × setting; `counts=False` skips
+    the op counts."""
     if cells.empty:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     keys = ["dataset", "arch", "variant", "binarizer", "setting"]
@@ -185,7 +195,7 @@ def leaderboard(cells: pd.DataFrame, *, counts: bool = True) -> pd.DataFrame:
     board = board.sort_values(keys, key=lambda col: col.map(lambda v: natural(str(v))))
     board = board.reset_index(drop=True)
     board["best"] = stats.best_flags(board, board["binarizer"].map(is_binary))
-    board = board[LEADERBOARD_COLUMNS]
+    board = board[LEADERBOARD_COLUMNS + [f"{col}_mean" for col in _quantities(cells)]]
     for col in ("n_seeds", "n_stale", *(f"n_{s}" for s in _STATUSES)):
         board[col] = board[col].astype(int)
     for col in _INT_COLUMNS:  # whole numbers, empty (not 0) where unknown

@@ -14,6 +14,7 @@ import torchvision
 from ..api import registry
 from ..experiment.cell import CellConfig, code_identity
 from ..version import __version__
+from . import binarizer_metrics
 
 
 def config_record(cfg: CellConfig, stages: list, model: torch.nn.Module, data, params: int,
@@ -55,7 +56,8 @@ def git_version() -> str | None:
 
 
 def result_record(metrics: list[dict], params: int, device: torch.device) -> dict:
-    """result.json of a finished cell: its last and best epochs, size, cost and speed."""
+    """result.json of a finished cell: its last and best epochs, size, cost and speed, and the
+    binarizer's own quantities of its last epoch."""
     last = metrics[-1]
     return {
         "status": "finished", "top1": last["top1"], "top5": last["top5"],
@@ -64,7 +66,7 @@ def result_record(metrics: list[dict], params: int, device: torch.device) -> dic
         "params": params, "epochs": len(metrics), "steps": total_steps(metrics),
         "seconds": sum(r["seconds"] for r in metrics),
         "images_per_s": sum(r["images_per_s"] for r in metrics) / len(metrics),
-        "qe": last.get("qe"), "b": last.get("b"), "device": str(device)}
+        **binarizer_metrics.of(last), "device": str(device)}
 
 
 def total_steps(metrics: list[dict]) -> int | None:

@@ -6,11 +6,13 @@ One folder per cell, `<store>/<cell-id>/`, holding
                   that trained ("stages"), code and library versions, device
   metrics.jsonl   one JSON object per finished epoch (keys: stage, epoch, global_epoch, lr,
                   train_loss, train_top1, test_loss, top1, top5, seconds, images_per_s,
-                  steps (optimiser steps of the epoch), qe, b, and the binarizer's `metrics()`,
-                  e.g. IR-Net's t and k, ReCU's tau; train_loss of a stage that distils is its
+                  steps (optimiser steps of the epoch), and the binarizer's `metrics()` as
+                  binarizer/<key>, e.g. IR-Net's binarizer/t, BiPer's binarizer/qe
+                  (binarizer_metrics); train_loss of a stage that distils is its
                   distillation loss)
   result.json     written once at the end: status "finished" or "failed" (+ error), final and
-                  best top1/top5, params, epochs (of all stages), steps, seconds
+                  best top1/top5, params, epochs (of all stages), steps, seconds, the final
+                  epoch's binarizer/<key>
   checkpoint.pt   the latest checkpoint (resume) and, at the end, the final weights
   checkpoint.prev.pt   the checkpoint before it, kept while a cell trains: a damaged latest
                   one costs one epoch, not the cell (removed when the cell finishes)
@@ -32,6 +34,7 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import BnnbenchError
+from . import binarizer_metrics
 
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.json", "metrics.jsonl", "result.json", "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"   # the checkpoint before the latest, while a cell trains
@@ -121,7 +124,7 @@ def read_metrics(path: Path) -> list[dict]:
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                rows.append(binarizer_metrics.from_legacy(json.loads(line)))
             except ValueError as exc:
                 raise BnnbenchError(f"{path}:{number} is damaged (not a JSON line: "
                                     f"{exc})") from None
@@ -219,7 +222,7 @@ def cell_dirs(store: Path) -> Iterator[Path]:
 def read_result(cell_dir: Path) -> dict:
     """result.json's dict, or {} while the cell has none (new or partial)."""
     path = Path(cell_dir) / RESULT
-    return read_json(path) if path.exists() else {}
+    return binarizer_metrics.from_legacy(read_json(path)) if path.exists() else {}
 
 
 def damage(cell_dir: Path) -> str | None:

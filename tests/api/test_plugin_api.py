@@ -100,7 +100,7 @@ def test_schedule_metrics_published_and_report_without_plugin(plugin, tmp_path, 
     steps = math.ceil(64 / 32)                        # the digits recipe's batch size is 32
     for e, row in enumerate(rows):
         p = (e + (steps - 1) / steps) / 2
-        assert row["a"] == pytest.approx(1.0 * 10.0 ** p, rel=1e-6)
+        assert row["binarizer/a"] == pytest.approx(1.0 * 10.0 ** p, rel=1e-6)
     forget(registry.BINARIZERS, "atan_anneal")        # a new session: nothing loaded
     del sys.modules[plugin.__name__]
     code, csv, err = run_main(capsys, "report", str(out.parent), "--out", str(tmp_path / "r"),
@@ -124,7 +124,8 @@ def test_p_is_epoch_over_the_stage_epochs_after_budget(tmp_path, capsys):
     assert len(rows) == 2
     for e, row in enumerate(rows):
         t = 10 ** (math.log10(0.1) + (e / 2) * (math.log10(10.0) - math.log10(0.1)))
-        assert row["t"] == pytest.approx(t, rel=1e-6) and row["k"] == pytest.approx(max(1 / t, 1))
+        assert row["binarizer/t"] == pytest.approx(t, rel=1e-6)
+        assert row["binarizer/k"] == pytest.approx(max(1 / t, 1))
 
 
 def _order_of_calls(model: torch.nn.Module, block: torch.nn.Module, x: torch.Tensor) -> list:

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from bnnbench.api import registry
+from bnnbench.api.layers import binary_layers
+from bnnbench.engine.evaluate import load_run
 from bnnbench.engine.train import TrainingDiverged, _CellRun, train_cell
 from bnnbench.errors import BnnbenchError
 from bnnbench.experiment.cell import CellConfig
@@ -48,14 +50,27 @@ def test_one_epoch_on_cifar10_subset_beats_chance(binarizer, cifar10_root, tmp_p
     assert (tmp_path / runstore.CHECKPOINT).exists()
 
 
-def test_biper_records_qe_of_its_layers(tmp_path):
+def test_biper_records_qe_and_b_of_its_layers(tmp_path):
+    """BiPer's metrics, as binarizer/qe and binarizer/b in every row and in result.json: the
+    layers' mean empirical QE and mean|W|, counted here from the final weights."""
     cfg = CellConfig(dataset="digits", arch="resnet20", binarizer="biper", epochs=1, device="cpu")
     result = train_cell(cfg, tmp_path, progress=False)
-    assert 0.0 < result["qe"] < 0.103        # below the closed form's maximum
     checkpoint = runstore.load_checkpoint(tmp_path / runstore.CHECKPOINT)
     assert checkpoint["binarizer"] == {"name": "biper", "omega0": 20.0,  # ω0 travels with
                                        "reg_tau": 0.037}                # the weights
-    assert result["b"] > 0
+    weights = [layer.weight.detach().double() for layer in binary_layers(load_run(tmp_path))]
+    sines = [torch.sin(20.0 * w) for w in weights]
+    qe = [(s.pow(2).mean() - s.abs().mean().pow(2)).item() for s in sines]
+    assert 0.0 < result["binarizer/qe"] < 0.103        # below the closed form's maximum
+    assert result["binarizer/qe"] == pytest.approx(sum(qe) / len(qe), rel=1e-9)
+    assert result["binarizer/b"] == pytest.approx(
+        sum(w.abs().mean().item() for w in weights) / len(weights), rel=1e-6)
+    rows = runstore.read_metrics(tmp_path / runstore.METRICS)
+    assert [sorted(k for k in row if k.startswith("binarizer/")) for row in rows] == \
+        [["binarizer/b", "binarizer/qe"]] * 2                       # one row per stage
+    assert {k: rows[-1][k] for k in ("binarizer/b", "binarizer/qe")} == \
+        {k: result[k] for k in ("binarizer/b", "binarizer/qe")}
+    assert not {"qe", "b"} & set(rows[0]) and not {"qe", "b"} & set(result)
 
 
 def _run_cli(out, *extra):

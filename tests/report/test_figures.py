@@ -1,5 +1,6 @@
-"""bnnbench.figures: sizes a reader can use, shared axes, sweeps that never join different
-settings, the QE figure only where it means something."""
+"""bnnbench.figures: sizes a reader can use, shared axes, a binarizer's own figures (BiPer's
+QE and ω0 sweeps, through its report hook) only where its cells are, sweeps that never join
+different settings."""
 from __future__ import annotations
 
 import struct
@@ -7,9 +8,9 @@ import struct
 import pandas as pd
 from runstores import BIPER, write_cell
 
-from bnnbench.report.figures import MAX_WIDTH_IN, plot_top1
-from bnnbench.report.leaderboard import collect_cells, leaderboard, write_report
-from bnnbench.report.qe_figures import plot_sweep, sweeps
+from bnnbench.api import registry
+from bnnbench.report.figures import MAX_WIDTH_IN, FigureKit, plot_top1
+from bnnbench.report.leaderboard import collect_cells, collect_metrics, leaderboard, write_report
 
 
 def _png_size(path) -> tuple[int, int]:
@@ -37,7 +38,7 @@ def test_one_figure_per_dataset_at_most_1600_px_with_a_shared_y_axis(tmp_path):
     assert MAX_WIDTH_IN * 150 == 1600
 
 
-def test_no_qe_figure_without_a_binarizer_with_an_omega0(tmp_path):
+def test_no_qe_figure_without_a_biper_cell(tmp_path):
     store = tmp_path / "runs"
     write_cell(store, binarizer={"name": "recu"}, top1=87.0)
     write_cell(store, binarizer={"name": "xnor"}, top1=85.0)
@@ -53,15 +54,14 @@ def test_sweep_keeps_cells_of_different_epochs_apart(tmp_path):
             write_cell(store / f"e{epochs}", binarizer={**BIPER, "omega0": omega0},
                        top1=top1 + epochs, epochs=epochs, stage_names=("sine", "binary"))
     cells = collect_cells([store])
-    (key, group), = sweeps(cells)
-    assert key[3] == "biper"
-    assert sorted(group["series"].unique()) == ["4 epochs", "8 epochs"]
-    fig = plot_sweep(group)
-    top1_axis = fig.axes[0]
+    kit = FigureKit(cells, leaderboard(cells, counts=False), collect_metrics(cells))
+    figures = dict(registry.get("biper").report_figures(kit))
+    assert list(figures) == ["qe_omega0", "omega0_sweep_cifar10_resnet20_biper"]
+    top1_axis = figures["omega0_sweep_cifar10_resnet20_biper"].axes[0]
     labels = [t.get_text() for t in top1_axis.get_legend().get_texts()]
     assert "mean ± sd over seeds (4 epochs)" in labels
     assert "mean ± sd over seeds (8 epochs)" in labels
-    # each line holds the three ω0 of one budget only
+    # each line holds the three ω0 of one budget only; beside them the published top-1
     lines = [pd.Series(l.get_ydata(), dtype=float) for l in top1_axis.get_lines()]
     drawn = {tuple(y.round(6)) for y in lines if len(y) > 1 and y.notna().all()}
-    assert drawn == {(84.0, 86.0, 85.0), (88.0, 90.0, 89.0)}
+    assert drawn == {(84.0, 86.0, 85.0), (88.0, 90.0, 89.0), (86.98, 86.98)}

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from runstores import BIPER_20, RECU, make_store, write_cell
 
-from bnnbench.analysis import qe_closed_form
+from bnnbench.binarizers.biper import qe_closed_form
 from bnnbench.experiment.cell import CellConfig
 from bnnbench.report.leaderboard import (LEADERBOARD_COLUMNS, collect_cells, leaderboard,
                                          to_markdown, write_report)
@@ -59,15 +59,20 @@ def test_reference_ships_every_published_number_with_a_source():
 
 
 # --- the leaderboard ------------------------------------------------------------------------------
+QUANTITIES = ["binarizer/b_mean", "binarizer/qe_mean"]   # BiPer's, after the fixed columns
+
+
 def test_columns_are_the_documented_order(board, store, tmp_path):
-    assert list(board.columns) == LEADERBOARD_COLUMNS
+    assert list(board.columns) == LEADERBOARD_COLUMNS + QUANTITIES
     from bnnbench.report import leaderboard as report
     doc = report.__doc__
     positions = [doc.index(c) for c in ("n_seeds", "top1_mean", "published_top1", "delta_top1",
-                                        "gpu_hours", "n_failed", "hardware")]
+                                        "gpu_hours", "n_failed", "hardware", "distill",
+                                        "binarizer/<key>_mean")]
     assert positions == sorted(positions)
     write_report([store], tmp_path, figures=False, counts=False)
-    assert list(pd.read_csv(tmp_path / "leaderboard.csv").columns) == LEADERBOARD_COLUMNS
+    assert list(pd.read_csv(tmp_path / "leaderboard.csv").columns) == \
+        LEADERBOARD_COLUMNS + QUANTITIES
 
 
 def test_means_stds_delta_exact(board):
@@ -81,10 +86,43 @@ def test_means_stds_delta_exact(board):
     assert r["delta_top1"] == pytest.approx(statistics.mean(BIPER_20) - 86.98, abs=1e-12)
     assert r["epochs"] == 4 and r["seeds"] == "0,1,2" and r["variant"] == "bireal-shortcut"
     assert r["gpu_hours"] == pytest.approx(1.0) and math.isnan(r["cpu_hours"])
-    assert r["qe_mean"] == pytest.approx(np.mean([qe_closed_form(b * 20) for b in
-                                                  (0.04, 0.045, 0.05)]))
-    assert r["b_mean"] == pytest.approx(0.045)
+    assert r["binarizer/qe_mean"] == pytest.approx(np.mean([qe_closed_form(b * 20) for b in
+                                                            (0.04, 0.045, 0.05)]))
+    assert r["binarizer/b_mean"] == pytest.approx(0.045)
     assert r["params"] == 270522
+
+
+def _as_written_before_the_namespace(store: Path) -> None:
+    """Rewrite a store's records as bnnbench wrote them before binarizer/<key>: a bare qe and b
+    in every metrics row and finished result.json (qe None for a binarizer without one)."""
+    def bare(record: dict) -> dict:
+        own = {k: v for k, v in record.items() if not k.startswith("binarizer/")}
+        return {**own, "qe": record.get("binarizer/qe"), "b": record.get("binarizer/b")}
+
+    for path in store.rglob(runstore.RESULT):
+        result = json.loads(path.read_text())
+        if result["status"] == "finished":
+            runstore.write_json(path, bare(result))
+    for path in store.rglob(runstore.METRICS):
+        runstore.write_metrics(path, [bare(json.loads(line))
+                                      for line in path.read_text().splitlines()])
+
+
+def test_an_old_store_reports_the_same_numbers(board, store, tmp_path):
+    old = make_store(tmp_path / "old")
+    _as_written_before_the_namespace(old)
+    biper = "cifar10-resnet20-biper-20.0-s0"
+    assert {"qe", "b"} <= set(json.loads((old / biper / runstore.RESULT).read_text()))
+    old_board = leaderboard(collect_cells([old]), counts=False)
+    pd.testing.assert_frame_equal(old_board, board)
+    r = _row(old_board, dataset="cifar10", arch="resnet20", binarizer="biper", setting="omega0=20")
+    assert r["binarizer/qe_mean"] == pytest.approx(np.mean([qe_closed_form(b * 20) for b in
+                                                            (0.04, 0.045, 0.05)]))
+    assert r["binarizer/b_mean"] == pytest.approx(0.045)
+    for path in store.rglob(runstore.METRICS):   # every row reads back as today's (None: none)
+        today = [{k: v for k, v in row.items() if v is not None}
+                 for row in runstore.read_metrics(path)]
+        assert runstore.read_metrics(old / path.relative_to(store)) == today
 
 
 def test_cells_trained_with_an_older_recipe_are_stale_not_averaged(tmp_path, monkeypatch):
@@ -143,8 +181,8 @@ def test_failed_cells_are_counted_not_averaged(board):
 def test_cells_not_run_are_missing_not_zero(board, store):
     r = _row(board, binarizer="irnet")
     assert (r["n_seeds"], r["n_new"]) == (0, 1)
-    for col in ("top1_mean", "top1_std", "top1_best", "top5_mean", "delta_top1", "qe_mean",
-                "gpu_hours"):
+    for col in ("top1_mean", "top1_std", "top1_best", "top5_mean", "delta_top1",
+                "binarizer/qe_mean", "gpu_hours"):
         assert math.isnan(r[col]), col
     assert r["published_top1"] == 91.5  # the published number is still there to compare with
     assert r["epochs"] == 4  # planned
@@ -190,7 +228,7 @@ def test_cli_report_prints_formats(store, tmp_path):
                                    "--no-figures", "--no-counts"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
-    assert len(rows) == 7 and list(rows[0]) == LEADERBOARD_COLUMNS
+    assert len(rows) == 7 and list(rows[0]) == LEADERBOARD_COLUMNS + QUANTITIES
     assert (out / "leaderboard.md").exists()
     res = CliRunner().invoke(cli, ["report", str(tmp_path / "nowhere"), "--out", str(out)])
     assert res.exit_code != 0
@@ -211,19 +249,6 @@ def test_figures_written_and_non_empty(tmp_path):
             assert path.stat().st_size > 20_000, path
         elif path.suffix == ".svg":
             assert ET.parse(path).getroot().tag.endswith("svg")
-
-
-def test_fig3_curve_peaks_where_the_paper_says():
-    from bnnbench.report.qe_figures import qe_curve_data
-    data = qe_curve_data()
-    s_curve = data[data["curve"] == "s"]
-    peak = s_curve.loc[s_curve["qe"].idxmax()]
-    assert peak["qe"] == pytest.approx(0.102835, abs=1e-6)
-    assert peak["s"] == pytest.approx(0.954882, abs=2e-3)
-    for b, group in data[data["curve"] != "s"].groupby("b"):  # each b peaks at ω0 = s*/b
-        top = group.loc[group["qe"].idxmax()]
-        assert top["qe"] == pytest.approx(0.102835, abs=1e-5)
-        assert top["omega0"] * b == pytest.approx(0.954882, abs=0.03)
 
 
 def test_a_single_run_folder_is_a_store(tmp_path):

@@ -259,11 +259,13 @@ def test_train_log_tensorboard_writes_one_scalar_per_epoch(ray_session, tmp_path
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "cell"
-    cli.main(["train", "--dataset", "digits", "--arch", "resnet20", "--binarizer", "sign_ste",
+    cli.main(["train", "--dataset", "digits", "--arch", "resnet20", "--binarizer", "irnet",
               "--epochs", "2", "--subset", "64", "--log", "tensorboard", "--out", str(out)])
     rows = runstore.read_metrics(out / runstore.METRICS)
     assert runstore.read_json(out / runstore.RESULT)["status"] == "finished"
     (run,) = {p.parent for p in (out / "tensorboard").rglob("events.out.tfevents.*")}
-    scalars = EventAccumulator(str(run)).Reload().Scalars("ray/tune/top1")
-    assert [s.step for s in scalars] == [1, 2]
-    assert [s.value for s in scalars] == pytest.approx([r["top1"] for r in rows])
+    events = EventAccumulator(str(run)).Reload()
+    for key in ("top1", "binarizer/t"):          # the engine's and the binarizer's own
+        scalars = events.Scalars(f"ray/tune/{key}")
+        assert [s.step for s in scalars] == [1, 2]
+        assert [s.value for s in scalars] == pytest.approx([r[key] for r in rows])

@@ -1,8 +1,9 @@
-"""BiPer's quantisation-error analysis (spec: biper, "Quantisation error").
+"""BiPer's quantisation-error analysis (spec: biper, "Quantisation error"), in binarizers/biper.py.
 
 The closed form is checked against the spec's published values, against a direct numerical
 integration over the Laplace density (independent of the closed form's derivation) and against
-Monte-Carlo samples through `qe_empirical`, the measure the training loop logs.
+Monte-Carlo samples through `qe_empirical`, the measure the training loop logs; BiPer's
+metrics and the curves of its report figure against the same.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from bnnbench.analysis import (QE_LIMIT, l1_sign_gap, laplace_scale, qe_closed_form, qe_empirical,
-                               qe_maximum)
+from bnnbench import make
+from bnnbench.binarizers.biper import (QE_LIMIT, l1_sign_gap, laplace_scale, qe_closed_form,
+                                       qe_curve_data, qe_empirical, qe_maximum)
 
 
 @pytest.mark.parametrize("s, qe", [(0.5, 0.088800), (1.0, 0.102794), (2.0, 0.098552)])
@@ -65,3 +67,25 @@ def test_empirical_measures_by_hand():
     assert l1_sign_gap(w, 1.0) == pytest.approx(0.25, abs=1e-12)
     assert laplace_scale(w) == pytest.approx((math.pi / 2 + math.pi / 3) / 4)
     assert qe_empirical(w.requires_grad_(), 1.0) == pytest.approx(0.125)   # no graph needed
+
+
+@pytest.mark.parametrize("omega0", [10.0, 20.0])
+def test_metrics_are_a_layers_qe_and_laplace_scale(omega0):
+    """What training records per layer, against numpy on the same weights."""
+    w = torch.randn(64, 32, 3, 3, generator=torch.Generator().manual_seed(1)) * 0.05
+    sin = np.sin(omega0 * w.double().numpy())
+    metrics = make({"name": "biper", "omega0": omega0}).metrics(w)
+    assert metrics == pytest.approx({"qe": (sin ** 2).mean() - np.abs(sin).mean() ** 2,
+                                     "b": np.abs(w.numpy()).mean()}, rel=1e-6)
+
+
+def test_fig3_curve_peaks_where_the_paper_says():
+    data = qe_curve_data()
+    s_curve = data[data["curve"] == "s"]
+    peak = s_curve.loc[s_curve["qe"].idxmax()]
+    assert peak["qe"] == pytest.approx(0.102835, abs=1e-6)
+    assert peak["s"] == pytest.approx(0.954882, abs=2e-3)
+    for b, group in data[data["curve"] != "s"].groupby("b"):  # each b peaks at ω0 = s*/b
+        top = group.loc[group["qe"].idxmax()]
+        assert top["qe"] == pytest.approx(0.102835, abs=1e-5)
+        assert top["omega0"] * b == pytest.approx(0.954882, abs=0.03)
