@@ -5,7 +5,6 @@ that cannot be recorded stops the cell before its first epoch, in one line."""
 from __future__ import annotations
 
 import io
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_run import run_main
+from registries import isolate
 
 from bnnbench import BnnbenchError
 from bnnbench.api import registry
@@ -42,8 +42,7 @@ class BadMetric(Binarizer):
 @pytest.fixture
 def plugins(monkeypatch):
     """Plugins loaded in a test vanish after it (their registrations and modules)."""
-    registry.list_binarizers()
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    isolate(monkeypatch)
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
