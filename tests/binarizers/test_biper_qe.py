@@ -15,7 +15,8 @@ import torch
 
 from bnnbench import make
 from bnnbench.binarizers.biper import (QE_LIMIT, l1_sign_gap, laplace_scale, qe_closed_form,
-                                       qe_curve_data, qe_empirical, qe_maximum)
+                                       qe_empirical, qe_maximum)
+from bnnbench.binarizers.biper_figures import qe_curve_data
 
 
 @pytest.mark.parametrize("s, qe", [(0.5, 0.088800), (1.0, 0.102794), (2.0, 0.098552)])
