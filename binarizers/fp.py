@@ -9,7 +9,8 @@ class FullPrecision(Binarizer):
     Backward  identity
     `binary = False`: op counts and model size treat its layers as full precision (FLOPs,
     32 bits per weight), and it is matched with the published FP32 baselines. Without a recipe
-    of its own it trains with the dataset's common recipe (bnnbench.recipe.DATASET_DEFAULTS).
+    of its own it trains with the dataset's common recipe
+    (bnnbench.experiment.recipe.DATASET_DEFAULTS).
     """
 
     paper = "full-precision reference"

@@ -16,7 +16,7 @@ class ReActNet(Binarizer):
     (`nonlinearity = "rprelu"`). Two steps: "real_weights" (binary activations, real weights)
     then "binary", the second from the first's weights (every tensor carried over).
     Loss (both steps): the distributional loss KL(p_teacher ‖ p_student) against a
-    full-precision teacher instead of the labels (bnnbench.distill.distribution). Teacher as in
+    full-precision teacher instead of the labels (bnnbench.api.distill.distribution). Teacher as in
     the official recipe on ImageNet: an fp ResNet-34 (ours, trained by the grid); elsewhere
     (CIFAR-10, digits) the fp model of the student's own arch.
     Paper: Liu et al., "ReActNet", ECCV 2020.

@@ -1,6 +1,6 @@
 """The `Binarizer` base class: everything a plugin may override or declare, documented in one place.
 
-Kept apart from the registry (bnnbench.registry: `register`, lookup, discovery) so that this
+Kept apart from the registry (bnnbench.api.registry: `register`, lookup, discovery) so that this
 file reads as the plugin API's reference.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Binary layers that delegate to a binarizer, and the autograd pieces binarizers compose.
 
-A sign with a surrogate gradient is declared by its derivative (`bnnbench.surrogate`): the
+A sign with a surrogate gradient is declared by its derivative (`bnnbench.api.surrogate`): the
 built-in `sign_clipped_ste` and `approx_sign` are, and so is IR-Net's EDE. Their gradients are
 computed only in backward, fused by inductor; inside `composed_autograd()` they run op by op.
 `straight_through(hard, soft)` is the general piece: forward exactly `hard`, the gradient of

@@ -1,7 +1,7 @@
 """Training-speed benchmark: bnnbench's engine against an official-style loop and full precision.
 
 For one (arch, binarizer) three loops train the same network on CIFAR-10 and are timed alike:
-  engine    bnnbench.train.train_step over bnnbench.data's on-device batches (the code that
+  engine    bnnbench.engine.train.train_step over bnnbench.data's on-device batches (the code that
             train_cell runs: channels_last, bf16 autocast on CUDA, optional torch.compile);
   fp32      the same engine and backbone with the registry's `fp` entry in every binary conv
             (weight(w) = w, activation(x) = x): what the binarizer itself costs;
@@ -9,15 +9,15 @@ For one (arch, binarizer) three loops train the same network on CIFAR-10 and are
             transforms + DataLoader(workers, shuffle), fp32, no channels_last, no compile,
             loss.item() and top-1 read every step (their AverageMeters), and the binarizers'
             fused pieces composed from eager torch ops as the official codes write them
-            (`bnnbench.nn.composed_autograd`: ReCU's and BiPer's torch.var normalisation,
-            surrogate gradients op by op).
+            (`bnnbench.api.surrogate.composed_autograd`: ReCU's and BiPer's torch.var
+            normalisation, surrogate gradients op by op).
 Method: `warmup` steps (compilation, allocator, worker start-up) are run and discarded, then
 `steps` steps are timed as one block (one device synchronisation at each end, none in between
 for the engine): by CUDA events on a GPU, with the wall clock beside them, and by the wall
-clock on a CPU (bnnbench.timing). Each measurement runs in its own Python process (unless
+clock on a CPU (bnnbench.bench.timing). Each measurement runs in its own Python process (unless
 `isolate=False`) so that peak memory (CUDA: max_memory_allocated; CPU: the process's peak RSS,
 DataLoader workers not included) and compile caches belong to that measurement alone.
-The two loops are in bnnbench.bench_loops, the summary and Markdown in bnnbench.bench_table.
+The two loops are in bnnbench.bench.loops, the summary and Markdown in bnnbench.bench.table.
 """
 from __future__ import annotations
 

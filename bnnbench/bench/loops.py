@@ -1,9 +1,9 @@
-"""The two timed training loops of `bnnbench bench` (bnnbench.bench runs and compares them).
+"""The two timed training loops of `bnnbench bench` (run and compared by bnnbench.bench.benchmark).
 
   engine    bnnbench's own step over on-device batches, as train_cell runs it;
   official  the loop the official code bases wrote: torchvision CIFAR10, per-image PIL
             transforms in DataLoader workers, fp32, per-step host reads of loss and top-1.
-Both train the cell's last (fully binary) stage with its recipe, timed by bnnbench.timing.
+Both train the cell's last (fully binary) stage with its recipe, timed by bnnbench.bench.timing.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-COMPILED = "compiled graphs (bnnbench.nn.fused, or the model under --compile)"
+COMPILED = "compiled graphs (bnnbench.api.surrogate.fused, or the model under --compile)"
 
 
 def sync(device: torch.device) -> None:
@@ -103,7 +103,7 @@ def profile_steps(step, it, device: torch.device, steps: int = 2, top: int = 15)
     times: dict[str, float] = {}
     for e in prof.key_averages():
         # inductor's graphs are named by a hash; on a CPU without --compile they are all
-        # bnnbench.nn.fused surrogate gradients
+        # bnnbench.api.surrogate.fused surrogate gradients
         name = COMPILED if e.key.startswith("## Call CompiledFxGraph") else e.key
         times[name] = times.get(name, 0.0) + getattr(e, key)
     total = sum(times.values()) or 1.0

@@ -111,7 +111,7 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
 def report_cmd(runs, out, fmt, grid_name, no_figures, no_counts, plugins):
     """Summarise run stores (default: results/runs) into a leaderboard beside the published
     numbers (Markdown, LaTeX, a self-contained HTML page, CSV), plus figures (PNG + SVG).
-    Column meanings: `python -m pydoc bnnbench.report`.
+    Column meanings: `python -m pydoc bnnbench.report.leaderboard`.
     Plugin files recorded in the runs' config.json are loaded from there: --plugin is needed
     only for a plugin file that has moved since."""
     from ..report import leaderboard as report

@@ -33,7 +33,7 @@ def eval_cmd(run, data_dir, device):
               help="The file to write (default: RUN/export.safetensors).")
 def export_cmd(run, out):
     """Write a trained run's deployable form: binary weights packed 1 bit each, scales, biases,
-    BatchNorm and full-precision layers real (format: `python -m pydoc bnnbench.export`);
+    BatchNorm and full-precision layers real (format: `python -m pydoc bnnbench.engine.export`);
     `bnnbench.load_export(FILE)` rebuilds the model with identical logits."""
     from ..engine.export import export_run
 

@@ -1,8 +1,8 @@
 """leaderboard.html: the whole report as one self-contained static page to share.
 
-The tables of bnnbench.tables rendered by pandas Styler, their legends and footnotes, and the
-report's PNG figures embedded as base64 data URIs: no server, no file beside it, opens offline
-in any browser.
+The tables of bnnbench.report.tables rendered by pandas Styler, their legends and footnotes,
+and the report's PNG figures embedded as base64 data URIs: no server, no file beside it, opens
+offline in any browser.
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Run stores → one pandas DataFrame → leaderboard.csv/.md/.tex/.html, ranking.csv, figures.
 
 The run store is the only interface between training and reporting (design.md), so a report
-can be rebuilt from runs made anywhere. `collect_cells` (bnnbench.collect) reads one row per
-cell folder, `leaderboard` aggregates the seeds of each cell into one row and puts the
-published number beside it, bnnbench.stats decides the bests and the ranking, bnnbench.render
-and bnnbench.htmlpage render them, `write_report` writes everything.
+can be rebuilt from runs made anywhere. `collect_cells` (bnnbench.report.collect) reads one row
+per cell folder, `leaderboard` aggregates the seeds of each cell into one row and puts the
+published number beside it, bnnbench.report.stats decides the bests and the ranking,
+bnnbench.report.render and bnnbench.report.html render them, `write_report` writes everything.
 
 leaderboard.csv: one row per dataset × arch × variant × binarizer × setting, columns in the
 order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
@@ -23,7 +23,8 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
   epochs           total epochs of a run over all its stages (result.json; the planned epochs
                    of config.json or of the expected cell when none finished)
   published_top1, published_top5, published_source   the matching row of the reference data
-                   (bnnbench.published.match_published), NaN/empty when none was published
+                   (bnnbench.report.published.match_published), NaN/empty when none was
+                   published
   delta_top1       top1_mean − published_top1 (percentage points)
   params           parameter count (result.json / config.json, else the complexity count)
   ops, bops, flops, size_bits   per image, from bnnbench.models.complexity (ops = bops/64 + flops;
@@ -48,15 +49,16 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
   top1_ci95        half-width of the 95 % confidence interval of top1_mean, Student's t with
                    n_seeds − 1 degrees of freedom (NaN below two seeds)
   best             marked best of its column (dataset × arch × variant): a tied leader, ahead
-                   of the others by more than the noise (Welch's t-test at 5 %, bnnbench.stats);
-                   never a full-precision row
+                   of the others by more than the noise (Welch's t-test at 5 %,
+                   bnnbench.report.stats); never a full-precision row
   steps            mean over finished seeds of the optimiser steps of all stages (result.json)
   stage_epochs     the epochs of each stage, e.g. "5+5" (config.json; planned for expected
                    cells)
   published_note   the reference note of the published number (a footnote in every format)
   kd               True when the row's runs trained by knowledge distillation (recipe distill),
                    marked § in every format
-  teacher          the ids of the teacher cells they distilled from (bnnbench.teachers)
+  teacher          the ids of the teacher cells they distilled from
+                   (bnnbench.experiment.teachers)
   distill          their distillation losses (e.g. "distribution", ReActNet's)
   binarizer/<key>_mean   after those, one column per quantity a binarizer records (its
                    `metrics()`, result.json's final binarizer/<key>), sorted by key: the mean

@@ -1,4 +1,4 @@
-"""leaderboard.md and leaderboard.tex: the tables of bnnbench.tables, one section per dataset.
+"""leaderboard.md and leaderboard.tex: the tables of bnnbench.report.tables, a section per dataset.
 
 Each section holds the paper's table with its legend and footnotes, the statistics and
 budget of every row, and (given a ranking) the ranking with its stability across seeds.

@@ -1,11 +1,11 @@
 """The paper's table per dataset, built once and rendered as Markdown or LaTeX (and HTML by
-bnnbench.htmlpage), so every format shows the same numbers, bests and footnotes.
+bnnbench.report.html), so every format shows the same numbers, bests and footnotes.
 
 Rows are binarizers (with their swept setting), columns archs; a cell reads
 "ours ± sd (published)": our final-epoch top-1 mean ± sample std over seeds, the published
-top-1 in parentheses. Bold: the tied leaders of the column (bnnbench.stats). A column whose
+top-1 in parentheses. Bold: the tied leaders of the column (bnnbench.report.stats). A column whose
 cells share one total budget shows its epochs in the header; otherwise each cell shows its
-own epochs with the budget footnote (bnnbench.footnotes).
+own epochs with the budget footnote (bnnbench.report.footnotes).
 """
 from __future__ import annotations
 
@@ -222,7 +222,7 @@ def details(board: pd.DataFrame, style: Style) -> pd.DataFrame:
 
 
 def ranks(rank: pd.DataFrame, style: Style) -> pd.DataFrame:
-    """One dataset's ranking (bnnbench.stats.ranking) as strings."""
+    """One dataset's ranking (bnnbench.report.stats.ranking) as strings."""
     return _escaped_header(pd.DataFrame({
         "binarizer": rank.apply(row_label, axis=1).map(style.escape),
         "archs": rank["archs"].astype(str),

@@ -1,4 +1,4 @@
-"""bnnbench.figures: sizes a reader can use, shared axes, a binarizer's own figures (BiPer's
+"""bnnbench.report.figures: sizes a reader can use, shared axes, a binarizer's own figures (BiPer's
 QE and ω0 sweeps, through its report hook) only where its cells are, sweeps that never join
 different settings."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""bnnbench.stats on run stores built here with known values: CI, the Welch tie rule, ranks."""
+"""bnnbench.report.stats on run stores built here with known values: CI, Welch tie rule, ranks."""
 from __future__ import annotations
 
 import math
