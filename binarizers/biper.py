@@ -34,6 +34,8 @@ class BiPer(Binarizer):
     """
 
     paper = "BiPer (Vargas et al.)"
+    # this file before the package layout (QE analysis moved in, b joined metrics(): same records)
+    compatible_code = ("a7f24d828504eb59a4e1f088924b3465f43f5ea1c3a8e87ee0e1d663a1af2f44",)
     year = 2024
     spec = "biper"
     stages = ("sine", "binary")

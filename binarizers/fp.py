@@ -14,6 +14,8 @@ class FullPrecision(Binarizer):
     """
 
     paper = "full-precision reference"
+    # this file in bnnbench 0.1.0 before the package layout (its docstring named a moved module)
+    compatible_code = ("f59ba2cff5b0f1ca882e1adeea9256c4860048b5a86172f550ef6a6eec672e92",)
     binary = False
 
     def weight(self, w):

@@ -23,6 +23,8 @@ class ReActNet(Binarizer):
     """
 
     paper = "ReActNet (Liu et al.)"
+    # this file in bnnbench 0.1.0 before the package layout (its docstring named a moved module)
+    compatible_code = ("45b94d34a75981fce394fd60aa7d8cec119e7f36c71c5d11da7a07b1dafa43cc",)
     year = 2020
     spec = "reactnet"
     stages = ("real_weights", "binary")

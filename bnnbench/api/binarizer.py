@@ -6,6 +6,7 @@ file reads as the plugin API's reference.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable
 
 import torch
@@ -74,6 +75,10 @@ class Binarizer(nn.Module):
     # published numbers, merged with results/reference/*.csv in the leaderboard: dicts with
     # top1, dataset, arch, source and optionally top5, variant, note (see PUBLISHED_KEYS)
     published: tuple = ()
+    # SHA-256s of earlier versions of the file that defines the class, whose edits changed
+    # neither what it trains nor what it records (documentation, code moved out of the file):
+    # cells trained with them stay current instead of stale. Name one only for such an edit.
+    compatible_code: tuple = ()
     origin: str = "built-in"            # set at registration: built-in, entry point or file
 
     def __init__(self, **config: Any):
@@ -200,7 +205,12 @@ def _stage_of_older_records(module: Binarizer, state_dict: dict, prefix: str, *a
 
 
 def check_declarations(cls: type[Binarizer], name: str) -> None:
-    """The metadata a plugin declares, checked at registration: its layout and published rows."""
+    """The metadata a plugin declares, checked at registration: its layout, published rows and
+    compatible code digests."""
+    for digest in cls.compatible_code:
+        if not (isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)):
+            raise BnnbenchError(f"binarizer '{name}': compatible_code holds SHA-256 hex digests "
+                                f"(64 characters 0-9a-f), got {digest!r}")
     if cls.layout not in LAYOUTS:
         raise BnnbenchError(f"binarizer '{name}' asks for layout '{cls.layout}'; set it to one "
                             f"of: {', '.join(LAYOUTS)}")
