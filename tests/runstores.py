@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bnnbench.binarizers.biper import qe_closed_form
 from bnnbench.experiment.cell import CellConfig
+from bnnbench.experiment.resolve import resolve
 from bnnbench.store import runstore
 
 VARIANT = {"resnet20": "bireal-shortcut", "resnet18": "standard-shortcut", "vgg_small": "plain"}
@@ -18,11 +19,11 @@ def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIP
                steps=None) -> Path:
     """One run folder as train.py writes it (interfaces.md), with the given final top-1."""
     binarizer = dict(binarizer)
-    cell = CellConfig(dataset=dataset, arch=arch, binarizer=binarizer, seed=seed)
+    cell = resolve(CellConfig(dataset=dataset, arch=arch, binarizer=binarizer, seed=seed))
     cell_dir = store / f"{dataset}-{arch}-{binarizer['name']}-{binarizer.get('omega0', '')}-s{seed}"
     per_stage = epochs // len(stage_names)
     runstore.write_json(cell_dir / runstore.CONFIG, {
-        "cell": cell.to_dict(), "cell_id": cell.cell_id(),
+        "cell": cell.given.to_dict(), "cell_id": cell.id,
         "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1, "init_from": init_from,
                                           "binarizer": {"reg_tau": 0.01 * (i + 1)}}}
                    for i, s in enumerate(stage_names)],

@@ -64,15 +64,15 @@ def list_cmd(names, params, dataset, arch, what, plugins):
 def _echo_recipe(name: str, params: dict, dataset: str, arch: str | None) -> None:
     """What a cell of `name` trains with on dataset/arch, stage by stage."""
     from ..data import dataset_shape, list_datasets
-    from ..experiment.cell import CellConfig, check_dataset_arch
-    from ..experiment.recipe import stage_recipes
+    from ..experiment.cell import CellConfig
+    from ..experiment.resolve import resolve
 
     if dataset in list_datasets() and arch is None:
         arch = {"cifar": "resnet20", "imagenet": "resnet18"}[dataset_shape(dataset).family]
-    check_dataset_arch(dataset, arch)
-    cell = CellConfig(dataset=dataset, arch=arch, binarizer={"name": name, **params})
-    click.echo(f"{name} on {dataset}/{arch} (cell id {cell.cell_id()}):")
-    for stage, recipe in stage_recipes(cell):
+    cell = resolve(CellConfig(dataset=dataset, arch=arch, binarizer={"name": name, **params}))
+    click.echo(f"{name} on {dataset}/{arch} (cell id {cell.id}):")
+    for stage, recipe in cell.stages:
+        recipe = dict(recipe)
         binarizer = recipe.pop("binarizer")
         click.echo(f"  stage {stage}: " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
         click.echo("    binarizer: " + (", ".join(f"{k}={v!r}" for k, v in binarizer.items())

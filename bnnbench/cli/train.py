@@ -50,7 +50,7 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
     from ..engine.teachers import spec_from_folder, train_missing
     from ..engine.train import train_cell
     from ..experiment.cell import CellConfig
-    from ..experiment.teachers import teacher_ids
+    from ..experiment.resolve import resolve
     from ..schedule import tracking
 
     registry.load_plugins(plugins)
@@ -65,22 +65,22 @@ def train_cmd(dataset, arch, binarizer, params, recipe, stage_recipe, seed, epoc
                      total_epochs=total_epochs, budget=budget, subset=subset,
                      data_dir=data_dir, device=device,
                      compile=compile_, plugins=[str(Path(p).resolve()) for p in plugins])
-    cfg.check()
-    out = out or Path("results/runs/train") / cfg.cell_id()
-    given = {tid: teacher for tid in teacher_ids(cfg)} if teacher else {}
+    cell = resolve(cfg)
+    out = out or Path("results/runs/train") / cell.id
+    given = {tid: teacher for tid in cell.teacher_ids} if teacher else {}
     if log:   # checked before any teacher trains
         if teacher:
             raise BnnbenchError("--teacher with --log: the trial finds a teacher beside --out "
                                 "only; leave out --teacher (it then trains there) or --log")
         tracking.check(log)
-    train_missing(cfg, out, given, lambda t, folder: train_cell(t, folder,
+    train_missing(cell, out, given, lambda t, folder: train_cell(t, folder,
                                                                          threads=threads),
                            click.echo)
     if log:   # through Ray Tune, whose logger callbacks see each epoch
         from ..schedule.trial import train_logged
-        result = train_logged(cfg, out.resolve(), tuple(log), threads=threads)
+        result = train_logged(cell, out.resolve(), tuple(log), threads=threads)
     else:
-        result = train_cell(cfg, out, threads=threads, teachers=given)
+        result = train_cell(cell, out, threads=threads, teachers=given)
     click.echo(f"{result['status']}: top-1 {result['top1']:.2f}% (best {result['best_top1']:.2f}%), "
                f"top-5 {result['top5']:.2f}%, {result['epochs']} epochs in "
                f"{result['seconds']:.0f} s -> {out}")

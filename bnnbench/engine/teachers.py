@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BnnbenchError
-from ..experiment.cell import CellConfig, stale_reason
-from ..experiment.teachers import SPEC_KEYS, teacher_cells, teacher_ids
+from ..experiment.resolve import ResolvedCell
+from ..experiment.teachers import SPEC_KEYS
 from ..store import runstore
+from ..store.reader import stale_reason
 
 
 class TeacherNotReady(runstore.CellBusy):
@@ -16,24 +17,24 @@ class TeacherNotReady(runstore.CellBusy):
     writes nothing (as a busy cell), so it starts once its teacher has finished."""
 
 
-def require_finished(cell: CellConfig, out_dir: Path,
+def require_finished(cell: ResolvedCell, out_dir: Path,
                      given: dict[str, Path] | None = None) -> dict[str, Path]:
     """{teacher id: its finished run folder} of `cell`: `given[id]` or the folder beside
     `out_dir`. TeacherNotReady when a teacher has not finished; a BnnbenchError when the
     folder holds another cell."""
     folders = {}
-    for tid in teacher_ids(cell):
+    for tid in cell.teacher_ids:
         folder = Path((given or {}).get(tid) or Path(out_dir).parent / tid)
         status = runstore.status(folder)
         if status != "finished":
             raise TeacherNotReady(
-                f"{cell.cell_id()} distils from teacher {tid}, whose record in {folder} is "
+                f"{cell.id} distils from teacher {tid}, whose record in {folder} is "
                 f"{status}, not finished: train the teacher first (`bnnbench run` trains a "
                 "grid's teachers first, `bnnbench train` when no --teacher is given)")
         config = runstore.read_json(folder / runstore.CONFIG)
         if config.get("cell_id") != tid or stale_reason(config):
             raise BnnbenchError(f"{folder} holds cell {config.get('cell_id')}, not the teacher "
-                                f"{tid} that {cell.cell_id()} needs (another cell, or trained "
+                                f"{tid} that {cell.id} needs (another cell, or trained "
                                 "with a recipe or code that has changed since): train the "
                                 "teacher again or give its folder")
         folders[tid] = folder
@@ -52,13 +53,13 @@ def spec_from_folder(folder: Path, dataset: str) -> dict:
     return {key: cell[key] for key in SPEC_KEYS if key in cell}
 
 
-def train_missing(cell: CellConfig, out_dir: Path, given: dict[str, Path],
-                  train: Callable[[CellConfig, Path], dict],
+def train_missing(cell: ResolvedCell, out_dir: Path, given: dict[str, Path],
+                  train: Callable[[ResolvedCell, Path], dict],
                   echo: Callable[[str], None]) -> None:
     """Train the teachers of `cell` that no folder of `given` holds and that have not
     finished beside `out_dir` (`bnnbench train`: a student's teacher trains first)."""
-    for teacher in teacher_cells(cell):
-        tid = teacher.cell_id()
+    for teacher in cell.teachers:
+        tid = teacher.id
         folder = Path(out_dir).parent / tid
         if tid not in given and runstore.status(folder) != "finished":
             echo(f"training teacher {tid} first -> {folder}")

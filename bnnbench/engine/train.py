@@ -24,11 +24,13 @@ from ..api import layers as bnn
 from ..data import load_dataset
 from ..errors import ENVIRONMENT, BnnbenchError
 from ..experiment import recipe as recipes
-from ..experiment.cell import CellConfig, comparable, stale_reason
+from ..experiment.cell import CellConfig, comparable
+from ..experiment.resolve import ResolvedCell, resolve
 from ..models import build_model
 from ..store import binarizer_metrics
 from ..store import records as run_record
 from ..store import runstore
+from ..store.reader import stale_reason
 from . import binarizer_state
 from .device import resolve_device
 from .distiller import Distiller, stage_distiller
@@ -41,10 +43,11 @@ class TrainingDiverged(BnnbenchError):
     """The loss became NaN or infinite: the cell stops and keeps its record."""
 
 
-def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
+def train_cell(cfg: CellConfig | ResolvedCell, out_dir: Path | str, *, progress: bool = True,
                threads: int | None = None, teachers: dict[str, Path] | None = None,
                on_epoch: Callable[[dict, int], None] | None = None) -> dict:
-    """Train `cfg` into `out_dir` (resuming from its checkpoint) and return result.json's dict.
+    """Train `cfg` (a CellConfig, resolved here, or the ResolvedCell a caller holds) into
+    `out_dir` (resuming from its checkpoint) and return result.json's dict.
 
     A finished cell is not trained again. A failing cell writes result.json with status
     "failed" and its error, then re-raises; an interrupted one (Ctrl-C, kill) keeps its last
@@ -64,19 +67,19 @@ def train_cell(cfg: CellConfig, out_dir: Path | str, *, progress: bool = True,
         torch.set_num_threads(threads)
     if out_dir.exists() and not out_dir.is_dir():
         raise BnnbenchError(f"{out_dir} is a file, not a run folder: choose another --out")
-    cfg = cfg.resolved().check()
-    resolve_device(cfg.device)         # a bad device is a user error, before any folder exists
-    check_folder(cfg, out_dir)
+    cell = cfg if isinstance(cfg, ResolvedCell) else resolve(cfg)
+    resolve_device(cell.config.device)  # a bad device is a user error, before any folder exists
+    check_folder(cell, out_dir)
     if runstore.status(out_dir) == "finished":   # nothing to write (read-only media too)
         return runstore.read_result(out_dir)
-    folders = require_finished(cfg, out_dir, teachers)
+    folders = require_finished(cell, out_dir, teachers)
     with runstore.cell_lock(out_dir):
         if runstore.status(out_dir) == "finished":   # another process finished it meanwhile
             return runstore.read_result(out_dir)
-        return _train_locked(cfg, out_dir, progress, on_epoch, folders)
+        return _train_locked(cell, out_dir, progress, on_epoch, folders)
 
 
-def check_folder(cfg: CellConfig, out_dir: Path) -> None:
+def check_folder(cell: ResolvedCell, out_dir: Path) -> None:
     """Refuse a run folder that another config wrote, or that this config wrote with another
     resolved recipe (so another id) or other binarizer code, before touching it."""
     path = out_dir / runstore.CONFIG
@@ -85,7 +88,7 @@ def check_folder(cfg: CellConfig, out_dir: Path) -> None:
     recorded = runstore.read_json(path)
     # through CellConfig: a record written before a field existed gets its default
     old = comparable(CellConfig.from_dict(recorded["cell"]).to_dict())
-    new = comparable(cfg.to_dict())
+    new = comparable(cell.config.to_dict())
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
@@ -95,30 +98,30 @@ def check_folder(cfg: CellConfig, out_dir: Path) -> None:
     if reason == "recipe":
         raise BnnbenchError(f"{out_dir} holds a run of this config trained with another "
                             f"resolved recipe (its id {recorded.get('cell_id')}, today's "
-                            f"{cfg.cell_id()}: the binarizer's recipe or defaults changed); "
+                            f"{cell.id}: the binarizer's recipe or defaults changed); "
                             "refusing to reuse it: choose another --out or delete that folder")
     if reason == "code":
         raise BnnbenchError(f"{out_dir} was trained with other code of binarizer "
-                            f"'{cfg.binarizer['name']}' ({recorded['code']['source']} has "
+                            f"'{cell.config.binarizer['name']}' ({recorded['code']['source']} has "
                             "changed since); refusing to reuse it: choose another --out or "
                             "delete that folder")
 
 
 
-def _train_locked(cfg: CellConfig, out_dir: Path, progress: bool, on_epoch,
+def _train_locked(cell: ResolvedCell, out_dir: Path, progress: bool, on_epoch,
                   teachers: dict[str, Path]) -> dict:
     runstore.remove_partial_writes(out_dir)   # of a process killed while it wrote
     try:
-        return _CellRun(cfg, out_dir, teachers).train(progress, on_epoch)
+        return _CellRun(cell, out_dir, teachers).train(progress, on_epoch)
     except (KeyboardInterrupt, SystemExit):
         raise
     except OSError as exc:
         if exc.errno in ENVIRONMENT:   # the machine's fault, not the cell's: it stays resumable
             raise
-        runstore.record_failure(out_dir, cfg.to_dict(), cfg.cell_id(), exc)
+        runstore.record_failure(out_dir, cell.config.to_dict(), cell.id, exc)
         raise
     except Exception as exc:
-        runstore.record_failure(out_dir, cfg.to_dict(), cfg.cell_id(), exc)
+        runstore.record_failure(out_dir, cell.config.to_dict(), cell.id, exc)
         raise
 
 
@@ -150,14 +153,14 @@ def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
 class _CellRun:
     """The state of one cell's training: data, model, stages and the records written so far."""
 
-    def __init__(self, cfg: CellConfig, out_dir: Path, teachers: dict[str, Path]):
-        self.cfg, self.out_dir, self.teacher_folders = cfg, out_dir, teachers
+    def __init__(self, cell: ResolvedCell, out_dir: Path, teachers: dict[str, Path]):
+        self.cell, self.out_dir, self.teacher_folders = cell, out_dir, teachers
         self.teachers: dict[str, torch.nn.Module] = {}   # loaded teacher models, by id
         self.distiller: Distiller | None = None
-        self.cell_id = cfg.cell_id()
+        self.cfg, self.cell_id, self.stages = cell.config, cell.id, cell.stages
+        cfg = cell.config
         self.device = resolve_device(cfg.device)
         self.cuda = self.device.type == "cuda"
-        self.stages = recipes.stage_recipes(cfg)
         first_binarizer = {"name": cfg.binarizer["name"], **self.stages[0][1]["binarizer"]}
         normalize = self.stages[0][1]["normalize"]
         self.data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, device=self.device,
@@ -185,7 +188,7 @@ class _CellRun:
             self._load_checkpoint()
             return
         runstore.write_json(path, run_record.config_record(
-            self.cfg, self.stages, self.model, self.data, self.params, self.device))
+            self.cell, self.model, self.data, self.params, self.device))
 
     def _load_checkpoint(self) -> None:
         """Resume from the folder's checkpoint (the previous one if the latest is damaged),
@@ -232,7 +235,7 @@ class _CellRun:
     # --- training ----------------------------------------------------------------------------
     def train(self, progress: bool, on_epoch=None) -> dict:
         """Train the stages from the current position to the end; result.json's dict."""
-        total = sum(r["epochs"] for _, r in self.stages)
+        total = self.cell.planned_epochs
         with tqdm(total=total, initial=len(self.metrics), disable=not progress, unit="epoch",
                   desc=self.cell_id, leave=False) as bar:   # closed (erased) on any exit
             self._train_stages(bar, lambda row: on_epoch and on_epoch(row, total))

@@ -2,25 +2,22 @@
 
 The cell config holds only what the user set (a binarizer parameter left out is filled per
 stage by the binarizer's official recipe, then its class default: recipe.stage_recipes). It is
-what a run folder's config.json records and what a grid expands into. The cell id is a hash of
-everything that trains: the fully resolved per-stage recipes, binarizer parameters included.
-So a finished cell is found again on rerun, and a cell whose recipe changed (in bnnbench or in
-a plugin) gets a new id instead of reusing results trained with the old values.
+what a run folder's config.json records and what a grid expands into; experiment.resolve turns
+it into a ResolvedCell, whose id is a hash of everything that trains. `FIELDS` says, once, what
+each field is to a run: whether it changes what trains, and what a teacher cell takes from it.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import inspect
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..api import registry
 from ..errors import BnnbenchError
-from .recipe import stage_recipes
 
 
 @dataclass
@@ -47,16 +44,9 @@ class CellConfig:
         cls, params = registry.given_params(self.binarizer)
         return dataclasses.replace(self, binarizer={"name": cls.name, **params})
 
-    def check(self) -> "CellConfig":
-        """Every value checked (one line naming the first bad one), before anything is created:
-        dataset, arch, binarizer and its parameters, seed, epochs, budget, subset, recipes and
-        stages (recipe.stage_recipes). The grid file, the CLI and Python all come here."""
-        self.check_fields()
-        stage_recipes(self.resolved())
-        return self
-
     def check_fields(self) -> None:
-        """The part of `check` before the recipes: dataset/arch and the scalar knobs."""
+        """Dataset/arch and the scalar knobs, each checked (one line naming the first bad one);
+        resolve.resolve checks the binarizer, recipes and stages."""
         check_dataset_arch(self.dataset, self.arch)
         for key in SCALARS:
             check_scalar(key, getattr(self, key))
@@ -67,15 +57,6 @@ class CellConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "CellConfig":
         return cls(**d)
-
-    def cell_id(self) -> str:
-        """Stable id: readable prefix + hash of what trains (not paths, device, compile)."""
-        c = self.resolved()
-        keyed = {"dataset": c.dataset, "arch": c.arch, "binarizer": c.binarizer["name"],
-                 "seed": c.seed, "subset": c.subset,
-                 "stages": [[name, r] for name, r in stage_recipes(c)]}
-        digest = hashlib.sha1(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:10]
-        return f"{c.dataset}-{c.arch}-{c.binarizer['name']}-s{c.seed}-{digest}"
 
 
 # the cell's scalar knobs: (type, smallest value, largest value or None, what it is)
@@ -125,26 +106,38 @@ def code_identity(binarizer: Any) -> dict:
     return {"binarizer": cls.name, "source": path, "sha256": digest, "bnnbench": __version__}
 
 
-def stale_reason(config: dict) -> str | None:
-    """Why a run folder's config.json no longer describes what today's code would train, or
-    None: "recipe" when today's code gives its cell another id (its resolved recipe changed),
-    "code" when its binarizer's source file changed since it trained. None too when the cell
-    no longer resolves (e.g. its plugin file is gone): that fault is named where the cell is
-    built."""
-    try:
-        cell = CellConfig.from_dict(config["cell"])
-        if cell.cell_id() != config.get("cell_id"):
-            return "recipe"
-        recorded = config.get("code", {}).get("sha256")
-        if recorded and recorded != code_identity(cell.resolved().binarizer)["sha256"]:
-            return "code"
-    except (BnnbenchError, KeyError, TypeError, OSError):
-        return None
-    return None
+class Field(NamedTuple):
+    """What one CellConfig field is to a run."""
+    kind: str          # axis | recipe | data | run (see FIELDS)
+    teacher: str       # student | own: what a teacher cell takes unless its table sets it
+    table: Any         # the types a teacher table may give it; None: a table cannot set it
 
 
-# keys of a cell config that may differ between a run folder and a rerun of it
-RUN_ONLY = ("data_dir", "device", "compile", "plugins")
+# Every CellConfig field, once. kind "axis": names the cell (a grid axis, a table's columns);
+# "recipe": shapes each stage's resolved recipe; "data": which images it trains on; "run":
+# where and how it runs, not what (a rerun may change it). All but "run" change what trains.
+# teacher "student": a teacher cell takes its student's value; "own": the teacher's own
+# (teachers.DEFAULTS, else the field's default); either way unless its teacher table sets it.
+FIELDS = {
+    "dataset": Field("axis", "student", None),   # a teacher trains on its student's data
+    "arch": Field("axis", "student", str),
+    "binarizer": Field("axis", "own", (str, dict)),
+    "seed": Field("axis", "own", int),
+    "recipe": Field("recipe", "own", dict),
+    "stage_recipes": Field("recipe", "own", dict),
+    "epochs": Field("recipe", "student", int),         # so a shortened grid shortens its
+    "total_epochs": Field("recipe", "student", int),   # teachers too
+    "budget": Field("recipe", "student", (float, int)),
+    "subset": Field("data", "student", int),
+    "data_dir": Field("run", "student", None),
+    "device": Field("run", "student", None),
+    "compile": Field("run", "student", None),
+    "plugins": Field("run", "student", None),
+}
+# what may differ between a run folder and a rerun of it
+RUN_ONLY = tuple(name for name, f in FIELDS.items() if f.kind == "run")
+# the user's overrides of what trains beyond the axes: what a grid may sweep besides them
+OVERRIDES = tuple(name for name, f in FIELDS.items() if f.kind in ("recipe", "data"))
 
 
 def comparable(cell: dict) -> dict:

@@ -34,7 +34,7 @@ A list value anywhere in [recipe], [stage.*] or [binarizer.*] (or in an inline b
 table) is one more axis: `omega0 = [10, 20, 30]` makes three cells per (dataset, arch, seed).
 Cells are ordered seed-major (all of seed 0 first), then dataset, arch, binarizer, params;
 the teacher cells that distilling cells need and the grid does not list come first
-(bnnbench.teachers).
+(bnnbench.teachers). Each cell is resolved once, here: a grid holds ResolvedCells.
 
 Every mistake (unknown key, unknown dataset/arch/binarizer, wrong type) is one BnnbenchError
 line: `<file>:<line>: <key>: <problem and fix>` (bnnbench.gridfile reads and checks the file).
@@ -51,7 +51,7 @@ from .cell import CellConfig, check_scalar
 from .gridfile import (GRID_NAME, GridFile, axis, binarizer_entries, binarizer_tables,
                        datasets_archs, find_grid, list_grids, read_grid_file, recipe_table, seeds,
                        stage_tables, str_list)
-from .teachers import add_teachers
+from .resolve import ResolvedCell, resolve
 
 __all__ = ["Grid", "load_grid", "describe", "find_grid", "list_grids"]
 
@@ -60,7 +60,7 @@ __all__ = ["Grid", "load_grid", "describe", "find_grid", "list_grids"]
 class Grid:
     name: str
     path: Path
-    cells: list[CellConfig]
+    cells: list[ResolvedCell]
     description: str = ""
     duplicates: int = 0                      # entries that resolved to an already listed cell
     raw: dict = field(default_factory=dict)  # the parsed TOML
@@ -190,7 +190,7 @@ def _variants(ctx: GridFile, entries, per_binarizer: dict, recipe: dict,
     return variants
 
 
-def _cells(ctx: GridFile, combos, common: dict) -> tuple[list[CellConfig], int]:
+def _cells(ctx: GridFile, combos, common: dict) -> tuple[list[ResolvedCell], int]:
     """One cell per (seed, dataset, arch, variant), in that order, and how many repeated one."""
     cells, seen, duplicates = [], set(), 0
     for seed, ds, arch, (spec, rec, st) in combos:
@@ -198,15 +198,27 @@ def _cells(ctx: GridFile, combos, common: dict) -> tuple[list[CellConfig], int]:
                           stage_recipes={s: dict(r) for s, r in st.items()},
                           **{**common, "plugins": list(common["plugins"])})
         try:
-            cid = cell.cell_id()
+            resolved = resolve(cell)
         except BnnbenchError as exc:   # a teacher table's own cell fails its checks here
             raise ctx.error(("teacher",), str(exc)) from None
-        if cid in seen:
+        if resolved.id in seen:
             duplicates += 1
             continue
-        seen.add(cid)
-        cells.append(cell)
+        seen.add(resolved.id)
+        cells.append(resolved)
     return cells, duplicates
+
+
+def add_teachers(cells: list[ResolvedCell]) -> list[ResolvedCell]:
+    """`cells` with the teachers they need and do not list, those first."""
+    ids = {c.id for c in cells}
+    extra = []
+    for cell in cells:
+        for teacher in cell.teachers:
+            if teacher.id not in ids:
+                ids.add(teacher.id)
+                extra.append(teacher)
+    return extra + cells
 
 
 def describe(cell: CellConfig) -> str:

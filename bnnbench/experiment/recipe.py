@@ -23,8 +23,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..api import registry
+from ..api import distill, registry
 from ..errors import BnnbenchError
+from . import teachers
 
 # Used where a binarizer publishes no recipe for a dataset (e.g. XNOR on CIFAR-10).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -62,7 +63,7 @@ RECIPE_KEYS: dict[str, Any] = {
     # knowledge distillation: a loss of bnnbench.distill ("distribution": ReActNet's), or none
     "distill": "none",
     # whom it distils from: a table of cell fields (bnnbench.teachers; {} = fp of the same
-    # arch); resolved into the teacher cell's id, None when the stage does not distil
+    # arch); resolved into the teacher cell's id (experiment.resolve)
     "teacher": {},
 }
 _MINIMUM = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "warmup_epochs": 0,
@@ -81,9 +82,6 @@ def key_type(key: str) -> type:
 def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
     """Validate recipe keys, types and choices; `where` names the source in the error."""
     out = {}
-    from ..api import distill
-    from . import teachers
-
     for key, value in overrides.items():
         if key not in RECIPE_KEYS:
             raise BnnbenchError(f"{where}: unknown recipe key '{key}' "
@@ -112,11 +110,11 @@ def check_recipe(overrides: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def stage_recipes(cfg, *, as_teacher: bool = False) -> list[tuple[str, dict[str, Any]]]:
-    """[(stage, recipe)] in training order for a CellConfig, fully resolved: what trains
-    (`teacher` becomes the teacher cell's id; `as_teacher`: refuse a stage that distils)."""
-    from .teachers import resolve
-
+def stage_recipes(cfg) -> list[tuple[str, dict[str, Any]]]:
+    """[(stage, recipe)] in training order for a CellConfig, merged and checked: what trains,
+    but for a distilling stage's `teacher`, still its table (experiment.resolve turns it into
+    the teacher cell's id); a stage that does not distil has neither `teacher` nor `distill`,
+    so such ids stay as they were before distillation existed."""
     cls, given = registry.given_params(cfg.binarizer)
     official = cls.recipe(cfg.dataset, cfg.arch)
     unknown = set(cfg.stage_recipes) - set(cls.stages)
@@ -136,8 +134,7 @@ def stage_recipes(cfg, *, as_teacher: bool = False) -> list[tuple[str, dict[str,
             params.update(cls.check_params(checked.pop("binarizer", {})))
             recipe.update(checked)
         recipe["binarizer"] = cls.check_config(params)
-        recipe["teacher"] = resolve(cfg, stage, recipe, as_teacher=as_teacher)
-        if recipe["teacher"] is None:   # no trace of distillation: such ids stay as they were
+        if recipe["distill"] == distill.NONE:
             del recipe["teacher"], recipe["distill"]
         out.append((stage, recipe))
     if cfg.total_epochs is not None:
@@ -194,10 +191,3 @@ def lr_at(recipe: dict[str, Any], epoch: int) -> float:
         return lr * (1.0 - epoch / epochs)
     shift = max(warm - 1, 0)
     return lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - shift) / max(epochs - shift, 1)))
-
-
-
-
-def planned_epochs(cfg) -> int:
-    """The epochs a cell trains over all its stages."""
-    return sum(r["epochs"] for _, r in stage_recipes(cfg))

@@ -16,9 +16,10 @@ from typing import Any, Iterable
 import pandas as pd
 
 from ..errors import BnnbenchError
-from ..experiment.cell import stale_reason
-from ..experiment.recipe import stage_recipes
+from ..experiment.cell import OVERRIDES
+from ..experiment.resolve import ResolvedCell
 from ..store import binarizer_metrics, runstore
+from ..store.reader import stale_reason
 
 CELL_COLUMNS = [
     "dataset", "arch", "variant", "family", "binarizer", "setting", "seed", "status", "top1",
@@ -26,9 +27,6 @@ CELL_COLUMNS = [
     "final_stage_params", "params", "cell_id", "path", "error", "binarizer_params",
     "start_on_test", "steps", "stage_epochs", "teacher", "distill",
 ]  # then one column per binarizer quantity, binarizer/<key> (store.binarizer_metrics), sorted
-# Cell fields that are user overrides of a run (may be swept); seed is the replicate axis and
-# data_dir/device/compile/plugins do not change the result.
-_KNOBS = ("recipe", "stage_recipes", "epochs", "total_epochs", "budget", "subset")
 LEFT_OUT = ("stale", "damaged")   # folders in no row: named under the table instead
 
 
@@ -52,7 +50,7 @@ def _cell_row(cell: dict, *, path: str, cell_id: str | None, status: str) -> dic
     """The fields of one cell that come from its config (shared by run and expected cells)."""
     bz = _binarizer_dict(cell.get("binarizer"))
     name = bz.pop("name", "?")
-    knobs = {k: cell.get(k) for k in _KNOBS}
+    knobs = {k: cell.get(k) for k in OVERRIDES}   # seed is the replicate axis
     return {"dataset": cell.get("dataset"), "arch": cell.get("arch"), "binarizer": name,
             "seed": cell.get("seed"), "status": status, "cell_id": cell_id, "path": path,
             "final_stage_params": {},  # a damaged folder's: none known
@@ -111,14 +109,11 @@ def _damaged_row(cell_dir: Path, problem: str) -> dict:
     return row
 
 
-def _expected_row(cfg: Any) -> dict:
-    from ..experiment.cell import CellConfig
-    cfg = cfg if isinstance(cfg, CellConfig) else CellConfig.from_dict(dict(cfg))
-    cfg = cfg.resolved()
-    row = _cell_row(cfg.to_dict(), path="", cell_id=cfg.cell_id(), status="missing")
-    stages = stage_recipes(cfg)
+def _expected_row(cell: ResolvedCell) -> dict:
+    row = _cell_row(cell.config.to_dict(), path="", cell_id=cell.id, status="missing")
+    stages = cell.stages
     row["final_stage_params"] = stages[-1][1]["binarizer"]  # as it would train
-    row["planned_epochs"] = sum(r["epochs"] for _, r in stages)
+    row["planned_epochs"] = cell.planned_epochs
     row["stage_epochs"] = "+".join(str(r["epochs"]) for _, r in stages)
     row.update(_distillation([r for _, r in stages]))
     return row
@@ -134,9 +129,9 @@ def _distillation(recipes: list[dict]) -> dict:
 
 def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) -> pd.DataFrame:
     """One row per cell folder (a folder holding config.json) below any of `stores`, plus one
-    row with status "missing" per cell of `expected` (CellConfigs or their dicts, e.g. a grid's
-    expansion) whose id no folder has. Columns: CELL_COLUMNS, then each binarizer/<key> of a
-    finished cell's result.json."""
+    row with status "missing" per cell of `expected` (ResolvedCells, e.g. a grid's cells) whose
+    id no folder has. Columns: CELL_COLUMNS, then each binarizer/<key> of a finished cell's
+    result.json."""
     rows, seen_paths = [], set()
     for store in stores:
         store = Path(store)
@@ -153,8 +148,8 @@ def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) ->
             except OSError as exc:
                 rows.append(_damaged_row(cell_dir, f"{cell_dir} cannot be read ({exc})"))
     ids = {r["cell_id"] for r in rows}
-    for cfg in expected:
-        row = _expected_row(cfg)
+    for cell in expected:
+        row = _expected_row(cell)
         if row["cell_id"] not in ids:
             ids.add(row["cell_id"])
             rows.append(row)

@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BnnbenchError
-from ..experiment import recipe as recipes
-from ..experiment.cell import CellConfig
 from ..experiment.grid import Grid, describe
+from ..experiment.resolve import ResolvedCell
 from ..store import runstore
 from . import cluster, tracking, trial
 from .status import cell_status, cell_table, config_readable, damage_lines, stale_line
@@ -94,17 +93,17 @@ def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
     store = Path(store).expanduser().resolve()
     options = RayOptions(**ray_options).check()
     with _locked(store) as writable:
-        statuses = {cell.cell_id(): cell_status(store, cell) for cell in grid.cells}
+        statuses = {cell.id: cell_status(store, cell) for cell in grid.cells}
         finished = sum(s == "finished" for s in statuses.values())
         failed = [cid for cid, s in statuses.items() if s == "failed"]
         unreadable = [cid for cid, s in statuses.items()
                       if s == "damaged" and not config_readable(store / cid)]
         stale = [cid for cid, s in statuses.items() if s == "stale"]
-        todo = [c for c in grid.cells if statuses[c.cell_id()] in ("new", "partial", "damaged")
-                and c.cell_id() not in unreadable
-                or (retry_failed and statuses[c.cell_id()] == "failed")
-                or (rerun_stale and statuses[c.cell_id()] == "stale")]
-        partial = sum(statuses[c.cell_id()] == "partial" for c in todo)
+        todo = [c for c in grid.cells if statuses[c.id] in ("new", "partial", "damaged")
+                and c.id not in unreadable
+                or (retry_failed and statuses[c.id] == "failed")
+                or (rerun_stale and statuses[c.id] == "stale")]
+        partial = sum(statuses[c.id] == "partial" for c in todo)
         echo(f"grid {grid.name}: {len(grid.cells)} cells in {store} — {finished} finished, "
              f"{len(failed)} failed{'' if retry_failed else ' (kept; --retry-failed reruns them)'}"
              f", {len(todo)} to run ({partial} resume from a checkpoint)")
@@ -132,12 +131,12 @@ def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
         cluster.quiet_ray_env()
         started = cluster.connect(options.address)
         try:
-            now = {c.cell_id(): runstore.status(store / c.cell_id()) for c in grid.cells}
+            now = {c.id: runstore.status(store / c.id) for c in grid.cells}
             for wave in waves(todo, store, echo):   # teachers before their students
                 counts = list(now.values())
                 _fit(grid, wave, store, options, finished=counts.count("finished"),
                      failed=counts.count("failed"), echo=echo)
-                now.update({c.cell_id(): runstore.status(store / c.cell_id()) for c in wave})
+                now.update({c.id: runstore.status(store / c.id) for c in wave})
         finally:
             if started:
                 import ray
@@ -154,7 +153,7 @@ def _forget_failure(folder: Path) -> None:
         config.unlink()
 
 
-def _fit(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions, *,
+def _fit(grid: Grid, todo: list[ResolvedCell], store: Path, options: RayOptions, *,
          finished: int, failed: int, echo) -> None:
     from ray import tune
 
@@ -195,25 +194,27 @@ def _fit(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions, *
         shutil.rmtree(ray_dir, ignore_errors=True)
 
 
-def _job(cell: CellConfig, store: Path, gpt: float, threads: int, marker: str) -> dict:
-    """What a trial needs to train `cell` (on the CPU when the trials get no GPU)."""
-    if gpt == 0 and cell.device is None:
-        cell = CellConfig.from_dict({**cell.to_dict(), "device": "cpu"})
-    return {"cell": cell.to_dict(), "cell_id": cell.cell_id(), "marker": marker,
-            "out_dir": str(store / cell.cell_id()), "threads": threads}
+def _job(cell: ResolvedCell, store: Path, gpt: float, threads: int, marker: str) -> dict:
+    """What a trial needs to train `cell` (on the CPU when the trials get no GPU: the device
+    is no part of the cell's id)."""
+    config = cell.given.to_dict()
+    if gpt == 0 and cell.given.device is None:
+        config["device"] = "cpu"
+    return {"cell": config, "cell_id": cell.id, "marker": marker,
+            "out_dir": str(store / cell.id), "threads": threads}
 
 
-def _progress(grid: Grid, todo: list[CellConfig], store: Path, options: RayOptions,
+def _progress(grid: Grid, todo: list[ResolvedCell], store: Path, options: RayOptions,
               finished: int, failed: int, echo):
     from . import progress as live  # imports Ray: only once Ray's environment is set
 
-    planned = {c.cell_id(): recipes.planned_epochs(c) for c in todo}
+    planned = {c.id: c.planned_epochs for c in todo}
     done = {cid: len(runstore.read_metrics(store / cid / runstore.METRICS))
             for cid in planned if (store / cid / runstore.METRICS).exists()}
     return live.GridProgress(
         cells=len(grid.cells), finished=finished, failed=failed, planned=planned, done=done,
-        store=store, labels={c.cell_id(): f"{c.dataset} {c.arch} {describe(c)} s{c.seed}"
-                             for c in todo},
+        store=store, labels={c.id: f"{c.config.dataset} {c.config.arch} {describe(c.given)} "
+                                   f"s{c.config.seed}" for c in todo},
         echo=echo, every=options.progress_every, tty=sys.stdout.isatty())
 
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import BnnbenchError
-from ..experiment import recipe as recipes
-from ..experiment import teachers
-from ..experiment.cell import CellConfig, stale_reason
 from ..experiment.grid import Grid, describe
+from ..experiment.resolve import ResolvedCell
 from ..store import runstore
+from ..store.reader import stale_reason
 
 
-def cell_status(store: Path, cell: CellConfig) -> str:
+def cell_status(store: Path, cell: ResolvedCell) -> str:
     """finished | failed | partial (has a checkpoint or metrics) | new | damaged (a record
     cannot be read) | stale (trained with binarizer code that has changed since)."""
-    return _status_and_result(Path(store) / cell.cell_id())[0]
+    return _status_and_result(Path(store) / cell.id)[0]
 
 
 def _status_and_result(folder: Path) -> tuple[str, dict]:
@@ -41,17 +40,18 @@ def cell_table(grid: Grid, store: Path):
     stale = stale_folders(store)
     rows = []
     for cell in grid.cells:
-        cid = cell.cell_id()
+        cid = cell.id
         folder = Path(store) / cid
         status, result = _status_and_result(folder)
         epochs_done = result.get("epochs")
         if status == "partial":
             epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
         rows.append({
-            "cell": cid, "dataset": cell.dataset, "arch": cell.arch, "binarizer": describe(cell),
-            "seed": cell.seed, "teacher": teachers.label(cell), "status": status,
+            "cell": cid, "dataset": cell.config.dataset, "arch": cell.config.arch,
+            "binarizer": describe(cell.given), "seed": cell.config.seed,
+            "teacher": ", ".join(cell.teacher_ids), "status": status,
             "top1": result.get("top1"), "best_top1": result.get("best_top1"), "epochs": epochs_done,
-            "planned": recipes.planned_epochs(cell),
+            "planned": cell.planned_epochs,
             "minutes": None if result.get("seconds") is None else result["seconds"] / 60,
             "error": (result.get("error") or "")[:120], "replaces": _superseded(cell, stale)})
     df = pd.DataFrame(rows)
@@ -76,16 +76,17 @@ def stale_folders(store: Path) -> dict[str, dict]:
     return out
 
 
-def _superseded(cell: CellConfig, stale: dict[str, dict]) -> str:
+def _superseded(cell: ResolvedCell, stale: dict[str, dict]) -> str:
     """The stale folders of this cell: same dataset, arch, binarizer and seed, and recorded with
     the binarizer parameters this cell sets."""
-    spec = cell.resolved().binarizer
+    config = cell.config
+    spec = config.binarizer
     names = []
     for name, old in stale.items():
         old_spec = old.get("binarizer")
         old_spec = old_spec if isinstance(old_spec, dict) else {"name": old_spec}
-        if ((old.get("dataset"), old.get("arch"), old.get("seed")) == (cell.dataset, cell.arch,
-                                                                       cell.seed)
+        if ((old.get("dataset"), old.get("arch"), old.get("seed")) == (config.dataset,
+                                                                       config.arch, config.seed)
                 and all(old_spec.get(k) == v for k, v in spec.items())):
             names.append(name)
     return ", ".join(names)

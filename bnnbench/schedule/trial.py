@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import BnnbenchError
 from ..experiment.cell import CellConfig
+from ..experiment.resolve import ResolvedCell
 from ..store import runstore
 from . import cluster, tracking
 
@@ -65,7 +66,7 @@ def _train(cfg: CellConfig, out_dir: Path, job: dict, report) -> dict:
         return runstore.read_json(out_dir / runstore.RESULT)
 
 
-def train_logged(cfg: CellConfig, out_dir: Path, log: tuple[str, ...], *,
+def train_logged(cell: ResolvedCell, out_dir: Path, log: tuple[str, ...], *,
                  threads: int | None = None) -> dict:
     """`bnnbench train --log`: the one cell as a Tune trial on a local Ray, so that Tune's
     logger callbacks get its epochs (TensorBoard under <out>/tensorboard/); result.json's
@@ -78,17 +79,17 @@ def train_logged(cfg: CellConfig, out_dir: Path, log: tuple[str, ...], *,
     try:
         from ray import tune
 
-        job = {"cell": cfg.to_dict(), "cell_id": cfg.cell_id(), "out_dir": str(out_dir),
+        job = {"cell": cell.given.to_dict(), "cell_id": cell.id, "out_dir": str(out_dir),
                "threads": threads, "marker": None}
-        gpus = 1 if cfg.device != "cpu" and torch.cuda.is_available() else 0
+        gpus = 1 if cell.config.device != "cpu" and torch.cuda.is_available() else 0
         storage = out_dir / (tracking.TENSORBOARD_DIR if "tensorboard" in log else RAY_DIR)
         tune.Tuner(tune.with_resources(run_cell, {"cpu": 1, "gpu": gpus}),
                    param_space={"job": job},
                    tune_config=tune.TuneConfig(trial_name_creator=trial_name,
                                                trial_dirname_creator=trial_name),
                    run_config=tune.RunConfig(
-                       name=cfg.cell_id(), storage_path=str(storage), verbose=0,
-                       callbacks=tracking.callbacks(log, cfg.cell_id(), out_dir))).fit()
+                       name=cell.id, storage_path=str(storage), verbose=0,
+                       callbacks=tracking.callbacks(log, cell.id, out_dir))).fit()
     finally:
         if started:
             import ray

@@ -4,29 +4,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..experiment.cell import CellConfig
-from ..experiment.teachers import teacher_ids
+from ..experiment.resolve import ResolvedCell
 from ..store import runstore
 
 
-def waves(cells: list[CellConfig], store: Path,
-          echo: Callable[[str], None]) -> Iterator[list[CellConfig]]:
+def waves(cells: list[ResolvedCell], store: Path,
+          echo: Callable[[str], None]) -> Iterator[list[ResolvedCell]]:
     """The cells to run, in waves: first the teachers among them, then (read after the first
     wave has run) the others whose teachers have finished. A student whose teacher did not
     finish is left as it is (one line), and starts on a rerun once its teacher has."""
-    ids = {c.cell_id(): teacher_ids(c) for c in cells}
+    ids = {c.id: c.teacher_ids for c in cells}
     needed = {tid for tids in ids.values() for tid in tids}
-    first = [c for c in cells if c.cell_id() in needed]
+    first = [c for c in cells if c.id in needed]
     if first:
         yield first
     ready, waiting = [], []
     for cell in cells:
-        if cell.cell_id() not in needed:
-            done = all(runstore.status(store / tid) == "finished" for tid in ids[cell.cell_id()])
+        if cell.id not in needed:
+            done = all(runstore.status(store / tid) == "finished" for tid in ids[cell.id])
             (ready if done else waiting).append(cell)
     if waiting:
         echo(f"{len(waiting)} cell(s) wait for a teacher that has not finished "
-             f"({', '.join(sorted({t for c in waiting for t in ids[c.cell_id()]}))}); they start "
+             f"({', '.join(sorted({t for c in waiting for t in ids[c.id]}))}); they start "
              "on a rerun once it has")
     if ready:
         yield ready

@@ -12,20 +12,21 @@ import torch
 import torchvision
 
 from ..api import registry
-from ..experiment.cell import CellConfig, code_identity
+from ..experiment.cell import code_identity
+from ..experiment.resolve import ResolvedCell
 from ..version import __version__
 from . import binarizer_metrics
 
 
-def config_record(cfg: CellConfig, stages: list, model: torch.nn.Module, data, params: int,
+def config_record(cell: ResolvedCell, model: torch.nn.Module, data, params: int,
                   device: torch.device) -> dict:
     """config.json of a cell about to train: every input that decides its numbers."""
-    cls = registry.get(cfg.binarizer["name"])
+    cls = registry.get(cell.config.binarizer["name"])
     return {
-        "cell": cfg.to_dict(),
-        "cell_id": cfg.cell_id(),
-        "code": code_identity(cfg.binarizer),
-        "stages": [{"name": name, "recipe": r} for name, r in stages],
+        "cell": cell.config.to_dict(),
+        "cell_id": cell.id,
+        "code": code_identity(cell.config.binarizer),
+        "stages": [{"name": name, "recipe": r} for name, r in cell.stages],
         "model": {"params": params, "variant": model.variant, "family": model.family,
                   "in_channels": data.in_channels, "num_classes": data.num_classes,
                   "input_size": data.image_size},

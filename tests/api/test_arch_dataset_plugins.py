@@ -23,6 +23,7 @@ from bnnbench.api import registry
 from bnnbench.data import Shape, dataset_shape, load_dataset
 from bnnbench.data.datasets import DATASETS
 from bnnbench.experiment.cell import CellConfig
+from bnnbench.experiment.resolve import resolve
 from bnnbench.models import build_model
 from bnnbench.models.archs import ARCHS
 from registries import forget, isolate
@@ -157,9 +158,9 @@ def test_a_grid_names_the_plugin_files_and_trains_nothing_on_dry_run(clean, tmp_
     assert code == 0, err
     plugin_files = [str((tmp_path / p.name).resolve()) for p in (TINY_NET, CIFAR100)]
     for name in ("xnor", "sign_ste"):
-        cell = CellConfig(dataset="cifar100", arch="tiny_net", binarizer=name, epochs=1,
-                          subset=32, plugins=plugin_files)
-        (line,) = [line for line in out.splitlines() if line.split()[0] == cell.cell_id()]
+        cell = resolve(CellConfig(dataset="cifar100", arch="tiny_net", binarizer=name, epochs=1,
+                                  subset=32, plugins=plugin_files))
+        (line,) = [line for line in out.splitlines() if line.split()[0] == cell.id]
         assert line.split()[1:6] == ["cifar100", "tiny_net", name, "0", "new"]
     assert out.strip().endswith("2 new") and not store.exists()
 

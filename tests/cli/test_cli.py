@@ -213,7 +213,8 @@ def test_list_recipe_prints_what_each_stage_trains_with(capsys):
     assert "epochs=299" in binary and "start_epoch=1" in binary
     assert "binarizer: omega0=20.0, reg_tau=0.0468" in binary
     from bnnbench.experiment.cell import CellConfig
-    assert CellConfig(dataset="cifar10", arch="resnet20", binarizer="biper").cell_id() in out
+    from bnnbench.experiment.resolve import resolve
+    assert resolve(CellConfig(dataset="cifar10", arch="resnet20", binarizer="biper")).id in out
     code, out, err = run_main(capsys, "list", "irnet", "--recipe", "cifar10", "--arch",
                               "vgg_small", "--param", "t_max=5")
     assert code == 0 and "t_min=0.1, t_max=5.0" in out and "lr=0.007" in out

@@ -180,7 +180,7 @@ def test_a_finished_store_on_read_only_media_stays_reportable(capsys, tmp_path):
         from bnnbench.experiment import grid as grids
         cell = grids.load_grid(path).cells[0]
         store = fs / "store"
-        train_cell(cell, store / cell.cell_id(), progress=False)
+        train_cell(cell, store / cell.id, progress=False)
         before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
         subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
         code, out, err = run_main(capsys, "run", "--grid", str(path), "--out", str(store))

@@ -35,7 +35,6 @@ import pytest
 from processes import kill_session, trial_processes
 
 from bnnbench.experiment import grid as grids
-from bnnbench.experiment import recipe as recipes
 from bnnbench.store import runstore
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -146,7 +145,7 @@ def test_random_kills_then_reruns_finish_every_cell_once(tmp_path):
 
     path = write_grid(tmp_path, seeds)
     grid = grids.load_grid(path)
-    cells = {c.cell_id(): c for c in grid.cells}
+    cells = {c.id: c for c in grid.cells}
     store = tmp_path / "store"
     command = [sys.executable, "-m", "bnnbench", "run", "--grid", str(path), "--out", str(store),
                "--max-concurrent", "2"]
@@ -257,7 +256,7 @@ def test_random_kills_then_reruns_finish_every_cell_once(tmp_path):
     for cid, cell in cells.items():
         folder = store / cid
         result = runstore.read_json(folder / runstore.RESULT)
-        stages = recipes.stage_recipes(cell)
+        stages = cell.stages
         planned = [(stage, epoch) for stage, r in stages for epoch in range(r["epochs"])]
         rows = runstore.read_metrics(folder / runstore.METRICS)
         metrics_text = (folder / runstore.METRICS).read_text()
@@ -268,7 +267,7 @@ def test_random_kills_then_reruns_finish_every_cell_once(tmp_path):
         pairs = [(r["stage"], r["epoch"]) for r in rows]
         assert pairs == planned and len(set(pairs)) == len(pairs), (
             f"{ctx} {folder / runstore.METRICS}: (stage, epoch) {pairs}, planned {planned}")
-    assert max(len(recipes.stage_recipes(c)) for c in cells.values()) == 2   # biper's 2 stages
+    assert max(len(c.stages) for c in cells.values()) == 2   # biper's 2 stages
 
     # finished once: records seen finished never changed, and no driver finished a cell twice
     check_records("at the end")

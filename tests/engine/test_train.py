@@ -19,6 +19,7 @@ from bnnbench.engine.train import TrainingDiverged, _CellRun, train_cell
 from bnnbench.errors import BnnbenchError
 from bnnbench.experiment.cell import CellConfig
 from bnnbench.experiment.recipe import lr_at, stage_recipes
+from bnnbench.experiment.resolve import resolve
 from bnnbench.store import runstore
 
 # Keys of a metrics row that depend on the clock, not on the computation.
@@ -44,7 +45,7 @@ def test_one_epoch_on_cifar10_subset_beats_chance(binarizer, cifar10_root, tmp_p
     rows = runstore.read_metrics(tmp_path / runstore.METRICS)
     assert [r["stage"] for r in rows] == list(registry.get(binarizer).stages)
     config = runstore.read_json(tmp_path / runstore.CONFIG)
-    assert config["cell_id"] == cfg.cell_id()
+    assert config["cell_id"] == resolve(cfg).id
     assert config["model"]["params"] == result["params"]
     assert config["env"]["torch"] == torch.__version__
     assert (tmp_path / runstore.CHECKPOINT).exists()

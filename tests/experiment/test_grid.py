@@ -23,35 +23,38 @@ def test_shipped_grids():
     smoke = grid.load_grid("smoke")
     # ReActNet distils from an fp teacher of its arch: the grid adds that cell, first
     assert smoke.name == "smoke" and len(smoke.cells) == 8
-    assert [c.binarizer["name"] for c in smoke.cells] == ["fp"] + BUILTINS
-    assert {(c.dataset, c.arch, c.seed) for c in smoke.cells} == {("digits", "resnet20", 0)}
+    assert [c.config.binarizer["name"] for c in smoke.cells] == ["fp"] + BUILTINS
+    assert {(c.config.dataset, c.config.arch, c.config.seed) for c in smoke.cells} == {
+        ("digits", "resnet20", 0)}
     cifar = grid.load_grid("cifar10")
-    assert len(cifar.cells) == 24 and cifar.cells[0].binarizer["name"] == "fp"
-    assert all(c.recipe == {} and c.stage_recipes == {} and c.epochs is None for c in cifar.cells)
-    assert {c.arch for c in cifar.cells} == {"resnet18", "resnet20", "vgg_small"}
+    assert len(cifar.cells) == 24 and cifar.cells[0].config.binarizer["name"] == "fp"
+    assert all(c.config.recipe == {} and c.config.stage_recipes == {}
+               and c.config.epochs is None for c in cifar.cells)
+    assert {c.config.arch for c in cifar.cells} == {"resnet18", "resnet20", "vgg_small"}
     assert len(grid.load_grid("imagenet").cells) == 16
     # the official grids list fp: ReActNet's teachers are their own fp cells (ImageNet: the fp
     # ResNet-34 of the official recipe), nothing added
-    from bnnbench.experiment.teachers import teacher_ids
     for name, arch in (("cifar10", "resnet20"), ("imagenet", "resnet18")):
         cells = grid.load_grid(name).cells
-        reactnet = next(c for c in cells if c.binarizer["name"] == "reactnet" and c.arch == arch)
+        reactnet = next(c for c in cells
+                        if c.config.binarizer["name"] == "reactnet" and c.config.arch == arch)
         fp_arch = "resnet34" if name == "imagenet" else arch
-        fp = next(c for c in cells if c.binarizer["name"] == "fp" and c.arch == fp_arch)
-        assert teacher_ids(reactnet) == [fp.cell_id()]
+        fp = next(c for c in cells
+                  if c.config.binarizer["name"] == "fp" and c.config.arch == fp_arch)
+        assert reactnet.teacher_ids == [fp.id]
     omega = grid.load_grid("biper_omega")
-    assert [c.binarizer["omega0"] for c in omega.cells] == [1, 5, 10, 20, 30, 50, 100]
-    assert len({c.cell_id() for c in omega.cells}) == 7
+    assert [c.config.binarizer["omega0"] for c in omega.cells] == [1, 5, 10, 20, 30, 50, 100]
+    assert len({c.id for c in omega.cells}) == 7
 
 
 def test_ids_are_stable_and_unique(tmp_path):
-    a = [c.cell_id() for c in grid.load_grid("cifar10").cells]
-    b = [c.cell_id() for c in grid.load_grid("cifar10").cells]
+    a = [c.id for c in grid.load_grid("cifar10").cells]
+    b = [c.id for c in grid.load_grid("cifar10").cells]
     assert a == b and len(set(a)) == len(a)
     # paths and devices do not change a cell's id (the same run found from another machine)
     moved = grid.load_grid("cifar10", data_dir=str(tmp_path), device="cpu")
-    assert [c.cell_id() for c in moved.cells] == a
-    assert all(c.data_dir == str(tmp_path) for c in moved.cells)
+    assert [c.id for c in moved.cells] == a
+    assert all(c.config.data_dir == str(tmp_path) for c in moved.cells)
 
 
 def test_axes_and_per_binarizer_param_axes(tmp_path):
@@ -71,16 +74,18 @@ def test_axes_and_per_binarizer_param_axes(tmp_path):
     assert g.name == "g"
     # per (arch, seed): sign_ste 1 + biper 3 + recu 2
     assert len(g.cells) == 2 * 2 * (1 + 3 + 2)
-    assert [c.seed for c in g.cells] == [3] * 12 + [7] * 12     # seed-major order
-    biper = [c for c in g.cells if c.binarizer["name"] == "biper"]
-    assert sorted({c.binarizer["omega0"] for c in biper}) == [10, 20, 30]
-    assert all(c.binarizer["reg_tau"] == 0.0 for c in biper)
-    assert {c.binarizer.get("tau_max") for c in g.cells if c.binarizer["name"] == "recu"} == {
+    assert [c.config.seed for c in g.cells] == [3] * 12 + [7] * 12     # seed-major order
+    biper = [c for c in g.cells if c.config.binarizer["name"] == "biper"]
+    assert sorted({c.config.binarizer["omega0"] for c in biper}) == [10, 20, 30]
+    assert all(c.config.binarizer["reg_tau"] == 0.0 for c in biper)
+    assert {c.config.binarizer.get("tau_max") for c in g.cells
+            if c.config.binarizer["name"] == "recu"} == {
         0.95, 0.99}
-    assert all(c.epochs == 2 and c.subset == 100 for c in g.cells)
+    assert all(c.config.epochs == 2 and c.config.subset == 100 for c in g.cells)
     # keyword overrides (the CLI's --epochs/--budget/--subset) win over the file
     g2 = grid.load_grid(path, epochs=1, budget=0.5, subset=10)
-    assert all((c.epochs, c.budget, c.subset) == (1, 0.5, 10) for c in g2.cells)
+    assert all((c.config.epochs, c.config.budget, c.config.subset) == (1, 0.5, 10)
+               for c in g2.cells)
 
 
 def test_recipe_and_stage_overrides(tmp_path):
@@ -102,12 +107,12 @@ def test_recipe_and_stage_overrides(tmp_path):
     """)
     g = grid.load_grid(path)
     assert g.name == "sweep" and len(g.cells) == 4
-    assert sorted(c.recipe["lr"] for c in g.cells) == [0.01, 0.01, 0.1, 0.1]
-    assert all(c.recipe["optimizer"] == "adam" for c in g.cells)
-    xnor = [c for c in g.cells if c.binarizer["name"] == "xnor"]
-    biper = [c for c in g.cells if c.binarizer["name"] == "biper"]
-    assert all(c.stage_recipes == {} for c in xnor)   # xnor has no stage "sine"
-    assert all(c.stage_recipes == {"sine": {"epochs": 4}, "binary": {"weight_decay": 0.0}}
+    assert sorted(c.config.recipe["lr"] for c in g.cells) == [0.01, 0.01, 0.1, 0.1]
+    assert all(c.config.recipe["optimizer"] == "adam" for c in g.cells)
+    xnor = [c for c in g.cells if c.config.binarizer["name"] == "xnor"]
+    biper = [c for c in g.cells if c.config.binarizer["name"] == "biper"]
+    assert all(c.config.stage_recipes == {} for c in xnor)   # xnor has no stage "sine"
+    assert all(c.config.stage_recipes == {"sine": {"epochs": 4}, "binary": {"weight_decay": 0.0}}
                for c in biper)
 
 
@@ -176,35 +181,30 @@ def test_toml_syntax_error_names_file_and_line(tmp_path):
 
 def test_describe():
     cell = grid.load_grid("biper_omega").cells[0]
-    assert grid.describe(cell) == "biper(omega0=1)"
-
-
-def _stages(cell):
-    from bnnbench.experiment.recipe import stage_recipes
-    return stage_recipes(cell)
+    assert grid.describe(cell.given) == "biper(omega0=1)"
 
 
 def test_smoke_gives_every_binarizer_the_same_total_epochs():
     smoke = grid.load_grid("smoke")
-    totals = {c.binarizer["name"]: [r["epochs"] for _, r in _stages(c)] for c in smoke.cells}
+    totals = {c.config.binarizer["name"]: [r["epochs"] for _, r in c.stages] for c in smoke.cells}
     assert {sum(e) for e in totals.values()} == {10}
     assert totals["biper"] == [5, 5] and totals["reactnet"] == [5, 5] and totals["xnor"] == [10]
     # the command line's per-stage epochs replace the file's total (ReActNet's fp teacher first)
     per_stage = grid.load_grid("smoke", epochs=3)
-    assert [sum(r["epochs"] for _, r in _stages(c)) for c in per_stage.cells] == \
+    assert [sum(r["epochs"] for _, r in c.stages) for c in per_stage.cells] == \
         [3, 3, 3, 3, 3, 6, 3, 6]
-    assert {sum(r["epochs"] for _, r in _stages(c))
+    assert {sum(r["epochs"] for _, r in c.stages)
             for c in grid.load_grid("smoke", total_epochs=4).cells} == {4}
 
 
 def test_same_recipe_grid_trains_one_recipe_and_one_budget():
     same = grid.load_grid("cifar10_same_recipe")
     official = grid.load_grid("cifar10")
-    assert [(c.arch, c.binarizer) for c in same.cells] == \
-        [(c.arch, c.binarizer) for c in official.cells]
+    assert [(c.config.arch, c.config.binarizer) for c in same.cells] == \
+        [(c.config.arch, c.config.binarizer) for c in official.cells]
     recipes, totals = set(), set()
     for cell in same.cells:
-        stages = _stages(cell)
+        stages = cell.stages
         totals.add(sum(r["epochs"] for _, r in stages))
         recipes |= {tuple(sorted((k, v) for k, v in r.items() if k not in ("epochs", "binarizer")))
                     for _, r in stages}

@@ -15,34 +15,34 @@ from bnnbench import BnnbenchError
 from bnnbench.cli import main as cli
 from bnnbench.engine.teachers import TeacherNotReady
 from bnnbench.experiment import grid as grids
-from bnnbench.experiment import teachers
 from bnnbench.experiment.cell import CellConfig
-from bnnbench.experiment.recipe import stage_recipes
+from bnnbench.experiment.resolve import ResolvedCell, resolve
 from bnnbench.store import runstore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def cell(binarizer="reactnet", **kw) -> CellConfig:
-    return CellConfig("digits", "resnet20", binarizer, epochs=1, subset=32, device="cpu", **kw)
+def cell(binarizer="reactnet", **kw) -> ResolvedCell:
+    return resolve(CellConfig("digits", "resnet20", binarizer, epochs=1, subset=32,
+                              device="cpu", **kw))
 
 
 def test_the_teacher_is_part_of_the_students_identity():
     student = cell()
-    (tid,) = teachers.teacher_ids(student)
+    (tid,) = student.teacher_ids
     fp = cell("fp")   # the default teacher: fp of the student's arch, seed 0, same epochs/subset
-    assert tid == fp.cell_id()
-    assert [r["teacher"] for _, r in stage_recipes(student)] == [tid, tid]
+    assert tid == fp.id and [t.config for t in student.teachers] == [fp.config]
+    assert [r["teacher"] for _, r in student.stages] == [tid, tid]
     # every student seed shares the seed-0 teacher
-    assert teachers.teacher_ids(cell(seed=3)) == [tid]
+    assert cell(seed=3).teacher_ids == [tid]
     # another teacher, another student id; without distillation no teacher at all
     other = cell(recipe={"teacher": {"recipe": {"lr": 0.01}}})
-    assert teachers.teacher_ids(other) != [tid] and other.cell_id() != student.cell_id()
+    assert other.teacher_ids != [tid] and other.id != student.id
     plain = cell(recipe={"distill": "none", "teacher": {"arch": "resnet18"}})
-    assert teachers.teacher_ids(plain) == [] and "teacher" not in stage_recipes(plain)[0][1]
+    assert plain.teacher_ids == [] and "teacher" not in plain.stages[0][1]
     # any binarizer can distil; a teacher table names any cell of the dataset
     xnor = cell("xnor", recipe={"distill": "distribution", "teacher": {"arch": "vgg_small"}})
-    assert teachers.teacher_ids(xnor)[0].startswith("digits-vgg_small-fp-s0-")
+    assert xnor.teacher_ids[0].startswith("digits-vgg_small-fp-s0-")
 
 
 @pytest.mark.parametrize("recipe, message", [
@@ -56,7 +56,7 @@ def test_the_teacher_is_part_of_the_students_identity():
 ])
 def test_bad_teachers_are_one_line(recipe, message):
     with pytest.raises(BnnbenchError, match=message) as info:
-        cell(recipe=recipe).check()
+        cell(recipe=recipe)
     assert "\n" not in str(info.value)
 
 
@@ -66,7 +66,7 @@ def test_a_student_refuses_to_start_before_its_teacher(tmp_path):
     student = cell()
     with pytest.raises(TeacherNotReady, match="whose record in .* is new, not "
                                                        "finished: train the teacher first"):
-        train_cell(student, tmp_path / student.cell_id(), progress=False)
+        train_cell(student, tmp_path / student.id, progress=False)
     assert list(tmp_path.iterdir()) == []          # nothing written
 
 
@@ -93,9 +93,9 @@ def write(text: str, folder: Path) -> Path:
 
 def test_grid_adds_each_teacher_once_first(tmp_path):
     grid = grids.load_grid(write(TMP_GRID, tmp_path))
-    names = [(c.binarizer["name"], c.seed) for c in grid.cells]
+    names = [(c.config.binarizer["name"], c.config.seed) for c in grid.cells]
     assert names == [("fp", 0), ("reactnet", 0), ("reactnet", 1)]
-    assert teachers.label(grid.cells[1]) == grid.cells[0].cell_id() == teachers.label(grid.cells[2])
+    assert grid.cells[1].teacher_ids == [grid.cells[0].id] == grid.cells[2].teacher_ids
 
 
 def test_killed_while_the_teacher_trains_then_rerun(tmp_path, capsys):
@@ -107,7 +107,7 @@ def test_killed_while_the_teacher_trains_then_rerun(tmp_path, capsys):
     grid = grids.load_grid(path)
     teacher, students = grid.cells[0], grid.cells[1:]
     store = tmp_path / "store"
-    tdir = store / teacher.cell_id()
+    tdir = store / teacher.id
     command = [sys.executable, "-m", "bnnbench", "run", "--grid", str(path), "--out", str(store)]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
@@ -128,10 +128,10 @@ def test_killed_while_the_teacher_trains_then_rerun(tmp_path, capsys):
     rows = runstore.read_metrics(tdir / runstore.METRICS)
     assert [r["global_epoch"] for r in rows] == [0, 1] and rows[0] == first_epoch
     folders = sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
-    assert folders == sorted(c.cell_id() for c in grid.cells)      # the teacher once
+    assert folders == sorted(c.id for c in grid.cells)      # the teacher once
     teacher_done = (tdir / runstore.RESULT).stat().st_mtime
     for student in students:
-        folder = store / student.cell_id()
+        folder = store / student.id
         assert runstore.read_json(folder / runstore.RESULT)["status"] == "finished"
         config = runstore.read_json(folder / runstore.CONFIG)
         assert [s["recipe"]["teacher"] for s in config["stages"]] == [tdir.name] * 2
@@ -168,7 +168,7 @@ def test_train_names_a_teacher_by_folder_or_trains_it_first(tmp_path, capsys):
     capsys.readouterr()
     cli.main(["train", *common, "--binarizer", "xnor", "--recipe", "distill=distribution",
               "--out", str(tmp_path / "runs" / "s")])
-    (tid,) = teachers.teacher_ids(cell("xnor", recipe={"distill": "distribution"}))
+    (tid,) = cell("xnor", recipe={"distill": "distribution"}).teacher_ids
     assert f"training teacher {tid} first" in capsys.readouterr().out
     assert runstore.status(tmp_path / "runs" / tid) == "finished"
     assert runstore.status(tmp_path / "runs" / "s") == "finished"

@@ -131,7 +131,7 @@ def test_four_cell_grid_on_two_nodes_reports_every_epoch(ray_cluster, tmp_path):
     first_finished = next(i for i, s in enumerate(lines) if "] finished " in s)
     assert first_progress < first_finished        # epoch-level progress before a cell ends
     for cell in grid.cells:
-        cid = cell.cell_id()
+        cid = cell.id
         epochs_once(store, cid, 2)
         rows = runstore.read_metrics(store / cid / runstore.METRICS)
         # Tune got one report per epoch: its TensorBoard logger wrote one scalar per epoch
@@ -160,7 +160,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(ray_cluster, tmp_path):
     out = "".join(lines)
     assert "retry " in out and "resumes from its checkpoint" in out
     for cell in grid.cells:
-        epochs_once(store, cell.cell_id(), 3)
+        epochs_once(store, cell.id, 3)
 
 
 @pytest.mark.parametrize("signum,code,word", [(signal.SIGINT, 130, "interrupted"),
@@ -174,8 +174,8 @@ def test_signals_stop_the_grid_keep_records_and_say_how_to_resume(ray_cluster, t
     path = write_grid(tmp_path, '["sign_ste", "xnor"]', epochs=3, subset=128)
     first, second = grids.load_grid(path).cells
     store = tmp_path / "store"
-    train_cell(first, store / first.cell_id(), progress=False)   # finished before the run
-    kept = snapshot(store / first.cell_id())
+    train_cell(first, store / first.id, progress=False)   # finished before the run
+    kept = snapshot(store / first.id)
     # SIGINT to a driver with its own local Ray (whose processes must all end with it),
     # SIGTERM to one on the cluster
     extra = ("--address", address) if signum == signal.SIGTERM else ()
@@ -194,8 +194,8 @@ def test_signals_stop_the_grid_keep_records_and_say_how_to_resume(ray_cluster, t
         kill_session(driver)
     out = "".join(lines)
     assert f"{word}: rerun the same command to resume" in out and "Traceback" not in out
-    assert snapshot(store / first.cell_id()) == kept
-    assert runstore.status(store / second.cell_id()) == "partial"   # resumable, not failed
+    assert snapshot(store / first.id) == kept
+    assert runstore.status(store / second.id) == "partial"   # resumable, not failed
 
 
 @pytest.mark.parametrize("how", ["--address", "RAY_ADDRESS"])

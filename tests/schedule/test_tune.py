@@ -43,7 +43,7 @@ def test_small_grid_runs_to_complete_records(ray_session, tmp_path, capsys):
     table = tuning.run_grid(grid, store, max_concurrent=2, echo=print)
     assert list(table["status"]) == ["finished"] * 4
     folders = sorted(p for p in store.iterdir() if p.is_dir())
-    assert [p.name for p in folders] == sorted(c.cell_id() for c in grid.cells)  # no .ray left
+    assert [p.name for p in folders] == sorted(c.id for c in grid.cells)  # no .ray left
     for folder in folders:
         config = runstore.read_json(folder / runstore.CONFIG)
         assert config["cell_id"] == folder.name and config["cell"]["device"] == "cpu"
@@ -82,7 +82,7 @@ def test_small_grid_runs_to_complete_records(ray_session, tmp_path, capsys):
     cli.main(["run", "--grid", str(path), "--out", str(store), "--dry-run"])
     out = capsys.readouterr().out
     assert out.count(" finished ") == 4 and "4 finished" in out
-    assert all(c.cell_id() in out for c in grid.cells)
+    assert all(c.id in out for c in grid.cells)
     assert "xnor" in out and "sign_ste" in out
 
 
@@ -107,16 +107,16 @@ def test_failing_cell_is_recorded_and_others_finish(ray_session, tmp_path, capsy
     plugin.write_text(BOOM)
     path = write_grid(tmp_path, '["boom", "sign_ste"]', extra='plugins = ["boom_plugin.py"]\n')
     grid = grids.load_grid(path)
-    assert grid.cells[0].plugins == [str(plugin.resolve())]
+    assert grid.cells[0].config.plugins == [str(plugin.resolve())]
     store = tmp_path / "store"
     table = tuning.run_grid(grid, store, echo=print)
     status = dict(zip(table["binarizer"], table["status"]))
     assert status == {"boom": "failed", "sign_ste": "finished"}
-    boom = store / grid.cells[0].cell_id()
+    boom = store / grid.cells[0].id
     result = runstore.read_json(boom / runstore.RESULT)
     assert result["status"] == "failed" and "this weight function always fails" in result["error"]
     assert "RuntimeError" in (boom / runstore.ERROR_LOG).read_text()
-    assert "FAILED " + grid.cells[0].cell_id() in capsys.readouterr().out
+    assert "FAILED " + grid.cells[0].id in capsys.readouterr().out
 
     # a rerun keeps the failed cell (no --retry-failed) and the CLI exits 1 for it
     with pytest.raises(SystemExit) as exit_info:
@@ -154,7 +154,7 @@ def test_killed_driver_resumes_every_cell_once(ray_session, tmp_path, capsys):
     cli.main(["run", "--grid", str(path), "--out", str(store)])   # the same command, again
     assert f"{len(done)} finished" in capsys.readouterr().out
     folders = sorted(p for p in store.iterdir() if p.is_dir())
-    assert [p.name for p in folders] == sorted(c.cell_id() for c in grid.cells)
+    assert [p.name for p in folders] == sorted(c.id for c in grid.cells)
     for folder in folders:
         assert runstore.read_json(folder / runstore.RESULT)["status"] == "finished"
         rows = runstore.read_metrics(folder / runstore.METRICS)
@@ -170,8 +170,8 @@ def test_a_cell_whose_recipe_changed_is_new_and_names_the_stale_folder(tmp_path,
     grid = grids.load_grid(write_grid(tmp_path, '["irnet", "xnor"]'))
     store = tmp_path / "store"
     for cell in grid.cells:
-        train_cell(cell, store / cell.cell_id(), progress=False)
-    old = [c.cell_id() for c in grid.cells]
+        train_cell(cell, store / cell.id, progress=False)
+    old = [c.id for c in grid.cells]
     # IR-Net's official recipe for this dataset changes after the cells were trained
     monkeypatch.setitem(registry.get("irnet").recipes, "digits",
                         {"binary": {"binarizer": {"t_min": 0.01}}})
@@ -190,10 +190,10 @@ def test_dry_run_names_unreadable_cells_without_a_traceback(tmp_path):
     grid = grids.load_grid(path)
     store = tmp_path / "store"
     for cell in grid.cells:
-        train_cell(cell, store / cell.cell_id(), progress=False)
-    torn = store / grid.cells[0].cell_id() / runstore.RESULT
+        train_cell(cell, store / cell.id, progress=False)
+    torn = store / grid.cells[0].id / runstore.RESULT
     torn.write_text("{")
-    lost = store / grid.cells[1].cell_id() / runstore.CONFIG
+    lost = store / grid.cells[1].id / runstore.CONFIG
     lost.write_text("[1, 2]")
     torn_config = store / "copied-elsewhere" / runstore.CONFIG   # a folder of no grid cell
     torn_config.parent.mkdir()
@@ -232,7 +232,7 @@ def test_an_edited_plugin_makes_its_cells_stale_until_rerun(ray_session, tmp_pat
     grid = grids.load_grid(path)
     store = tmp_path / "store"
     tuning.run_grid(grid, store, echo=print)
-    edited, xnor = (c.cell_id() for c in grid.cells)
+    edited, xnor = (c.id for c in grid.cells)
     before = snapshot(store / edited)
 
     plugin.write_text(PLUGIN.replace("a plugin that", "a plugin file that"))   # a real edit
