@@ -106,6 +106,13 @@ def code_identity(binarizer: Any) -> dict:
     return {"binarizer": cls.name, "source": path, "sha256": digest, "bnnbench": __version__}
 
 
+def same_code(binarizer: Any, digest: str) -> bool:
+    """Whether a cell recorded with the file digest `digest` trained today's code of its
+    binarizer: the file is unchanged, or the class names that version as `compatible_code`."""
+    cls, _ = registry.given_params(binarizer)
+    return digest == code_identity(binarizer)["sha256"] or digest in cls.compatible_code
+
+
 class Field(NamedTuple):
     """What one CellConfig field is to a run."""
     kind: str          # axis | recipe | data | run (see FIELDS)
