@@ -63,6 +63,7 @@ def _negative_share(run: Path) -> float:
     return sum(shares) / len(shares)
 
 
+@pytest.mark.slow
 def test_a_plugins_quantity_is_recorded_averaged_and_drawn(plugins, tmp_path, capsys):
     store = tmp_path / "store"
     finals = []

@@ -30,6 +30,7 @@ def _numbers(rows):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("binarizer", registry.list_binarizers())
 def test_one_epoch_on_cifar10_subset_beats_chance(binarizer, cifar10_root, tmp_path):
     # 2,000 images at the official batch of 256 are only 8 steps: take 63 small Adam steps;
@@ -80,6 +81,7 @@ def _run_cli(out, *extra):
             "--device", "cpu", "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_killed_cell_resumes_to_the_same_numbers(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     straight = tmp_path / "straight"
@@ -107,6 +109,7 @@ def test_killed_cell_resumes_to_the_same_numbers(tmp_path):
     assert (ra["top1"], ra["top5"], ra["best_top1"]) == (rb["top1"], rb["top5"], rb["best_top1"])
 
 
+@pytest.mark.slow
 def test_stage_two_starts_from_every_tensor_of_stage_one(tmp_path, monkeypatch):
     seen = {}
     epoch, enter = _CellRun._epoch, _CellRun._enter_stage
@@ -181,6 +184,7 @@ def test_nan_loss_stops_the_cell_and_keeps_its_record(tmp_path):
     assert runstore.read_json(tmp_path / runstore.CONFIG)["cell"]["recipe"]["lr"] == 1e38
 
 
+@pytest.mark.slow
 def test_cli_train_reports_result_and_user_errors(tmp_path):
     out = tmp_path / "cell"
     done = subprocess.run(_run_cli(out, "--param", "omega0=10"), capture_output=True, text=True)
@@ -227,6 +231,7 @@ def _official_binarizer(cls, dataset, arch, stage, given):
 
 @pytest.mark.parametrize("name, dataset, arch, given", _recipe_cases(),
                          ids=lambda v: v if isinstance(v, str) else str(v or ""))
+@pytest.mark.slow
 def test_live_binarizer_values_are_the_official_recipe_and_config_json(
         name, dataset, arch, given, request, tmp_path, monkeypatch):
     from bnnbench.api import layers as bnn
@@ -329,6 +334,7 @@ def test_refuses_a_folder_trained_with_another_recipe(tmp_path, monkeypatch):
         train_cell(cfg, tmp_path, progress=False)
 
 
+@pytest.mark.slow
 def test_cli_stage_recipe_sets_one_stage(tmp_path):
     out = tmp_path / "cell"
     done = subprocess.run(_run_cli(out, "--stage-recipe", "binary:epochs=1",

@@ -98,6 +98,7 @@ def test_grid_adds_each_teacher_once_first(tmp_path):
     assert grid.cells[1].teacher_ids == [grid.cells[0].id] == grid.cells[2].teacher_ids
 
 
+@pytest.mark.slow
 def test_killed_while_the_teacher_trains_then_rerun(tmp_path, capsys):
     """The driver is killed while the teacher trains (no student has started); the rerun
     resumes the teacher from its checkpoint, then trains both students, each after it."""

@@ -10,6 +10,7 @@ from bnnbench.errors import BnnbenchError
 from bnnbench.store import runstore
 
 
+@pytest.mark.slow
 def test_files_honour_the_umask_for_collaborators(tmp_path):
     # mkstemp alone would leave 0600: nobody else on shared storage could read the results
     script = ("import sys, torch; from bnnbench.store import runstore; d = sys.argv[1]; "
@@ -57,6 +58,7 @@ def test_a_garbage_metrics_line_is_named_with_its_number(tmp_path):
         runstore.read_metrics(tmp_path / runstore.METRICS)
 
 
+@pytest.mark.slow
 def test_a_cell_being_trained_is_refused_to_a_second_process(tmp_path):
     out = tmp_path / "cell"
     argv = [sys.executable, "-m", "bnnbench", "train", "--dataset", "digits", "--arch",
