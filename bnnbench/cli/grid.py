@@ -59,6 +59,7 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
     from ..experiment import grid as grids
     from ..schedule import driver as tuning
     from ..schedule import status
+    from ..store.reader import RunStore
 
     t0 = time.time()
     grid = grids.load_grid(grid_name, plugins=plugins, epochs=epochs,
@@ -66,8 +67,9 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
                            subset=subset, data_dir=str(Path(data_dir).resolve()) if data_dir
                            else None)
     store = (out or tuning.default_store(grid)).expanduser().resolve()
+    runs = RunStore(store)   # each folder read once by the whole command
     if dry_run:
-        table = status.cell_table(grid, store)
+        table = status.cell_table(grid, runs)
         click.echo(f"grid {grid.name} ({grid.path}): {len(grid.cells)} cells -> {store}"
                    + (f"; {grid.duplicates} duplicate entries dropped" if grid.duplicates else ""))
         if grid.description:
@@ -75,18 +77,18 @@ def run_cmd(grid_name, out, data_dir, address, cpus_per_trial, gpus_per_trial, m
         click.echo(status.format_table(table.drop(columns=["top1", "best_top1", "minutes"])))
         counts = table["status"].value_counts()
         click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
-        stale = status.stale_line(store)
+        stale = status.stale_line(runs)
         for line in ([stale] if stale else []) + status.damage_lines(
-                store, table.loc[table["status"] == "damaged", "cell"]):
+                runs, table.loc[table["status"] == "damaged", "cell"]):
             click.echo(line)
         return
-    table = tuning.run_grid(grid, store, address=address, cpus_per_trial=cpus_per_trial,
+    table = tuning.run_grid(grid, runs, address=address, cpus_per_trial=cpus_per_trial,
                             gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
                             max_failures=max_failures, progress_every=progress_every,
                             log=tuple(log), retry_failed=retry_failed,
                             rerun_stale=rerun_stale, echo=click.echo)
     click.echo("\n" + status.format_table(table))
-    click.echo("\n" + tuning.leaderboard_text(grid, store))
+    click.echo("\n" + tuning.leaderboard_text(grid, runs))
     counts = table["status"].value_counts()
     click.echo(f"{', '.join(f'{n} {s}' for s, n in counts.items())} in "
                f"{time.time() - t0:.0f} s; run store: {store}")

@@ -17,11 +17,11 @@ run_argument = click.argument("run", type=click.Path(file_okay=False, exists=Tru
 def eval_cmd(run, data_dir, device):
     """Evaluate a trained run folder (one cell) on its test set: top-1 and top-5."""
     from ..engine.evaluate import evaluate_run
-    from ..store import runstore
+    from ..store.reader import CellRecord
 
     scores = evaluate_run(run, data_dir=data_dir, device=device)
-    recorded = (runstore.read_result(run).get("top1")
-                if runstore.status(run) == "finished" else None)
+    record = CellRecord(run)
+    recorded = record.result.get("top1") if record.progress == "finished" else None
     click.echo(f"top-1 {scores['top1']:.2f}%, top-5 {scores['top5']:.2f}%, test loss "
                f"{scores['test_loss']:.4f}" + (f" (recorded final top-1 {recorded:.2f}%)"
                                                if recorded is not None else ""))

@@ -21,6 +21,7 @@ from ..errors import BnnbenchError
 from ..experiment.cell import CellConfig
 from ..models import build_model
 from ..store import runstore
+from ..store.reader import CellRecord
 from .device import resolve_device
 
 
@@ -61,14 +62,19 @@ def load_run(path: str | Path, *, device: str | None = "cpu") -> torch.nn.Module
     unfinished) in eval mode, in the stage it last trained, with that stage's binarizer values,
     on `device` (None: CUDA where there is one). `model.run` holds the folder, its cell, stage,
     binarizer values and build_model's keywords."""
-    path = Path(path)
+    return load_record(CellRecord(path), device=device)
+
+
+def load_record(record: CellRecord, *, device: str | None = "cpu") -> torch.nn.Module:
+    """`load_run` of the run folder a caller already reads through `record`."""
+    path = record.path
     if not (path / runstore.CONFIG).exists():
         raise BnnbenchError(f"{path} is not a run folder (no {runstore.CONFIG}): give the "
                             "folder of one cell, e.g. results/runs/<grid>/<cell-id>")
-    config = runstore.read_json(path / runstore.CONFIG)
+    config = record.config
     cell = CellConfig.from_dict(config["cell"])
     registry.load_plugins(cell.plugins)
-    ckpt, _ = runstore.load_latest_checkpoint(path)
+    ckpt, _ = record.checkpoint()
     if ckpt is None:
         raise BnnbenchError(f"{path} has no checkpoint yet: train it first")
     index = min(ckpt["position"][0], len(config["stages"]) - 1)
@@ -100,8 +106,9 @@ def evaluate_run(path: str | Path, *, data_dir: str | None = None,
     its training (`data_dir`: where the dataset lives now, default the recorded one)."""
     from ..data import load_dataset
 
-    model = load_run(path, device=device)
-    stages = runstore.read_json(Path(path) / runstore.CONFIG)["stages"]
+    record = CellRecord(path)
+    model = load_record(record, device=device)
+    stages = record.config["stages"]
     cell = CellConfig.from_dict(model.run["cell"])
     target = next(model.parameters()).device
     data = load_dataset(cell.dataset, data_dir=data_dir or cell.data_dir, device=target,

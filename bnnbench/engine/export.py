@@ -47,6 +47,7 @@ from ..api import registry
 from ..errors import BnnbenchError
 from ..models import build_model
 from ..store import runstore
+from ..store.reader import CellRecord
 from ..version import __version__
 
 FORMAT, VERSION = "bnnbench-export", 1
@@ -123,16 +124,17 @@ def export_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]
     RUN/export.safetensors) and check that it loads back to identical logits. Returns the
     path and the sizes in bytes: file, binary weights packed, real parts, fp32 weights (every
     parameter and buffer at 32 bits) and the fp32 checkpoint file."""
-    from .evaluate import load_run
+    from .evaluate import load_record
 
     run = Path(run)
-    model = load_run(run)
+    record = CellRecord(run)
+    model = load_record(record)
     stages = registry.get(model.run["binarizer"]["name"]).stages
     if model.run["stage"] != stages[-1]:
         raise BnnbenchError(f"{run} has trained only up to stage '{model.run['stage']}'; export "
                             f"needs its final stage '{stages[-1]}': let the run finish first")
     tensors, layers = pack_model(model)
-    header = _header(model, layers)
+    header = _header(model, layers, record.config)
     out = Path(out) if out is not None else run / DEFAULT_NAME
     data = safetensors_bytes(tensors, metadata={"bnnbench": json.dumps(header)})
     runstore.write_bytes(out, data)
@@ -148,10 +150,9 @@ def export_run(run: str | Path, out: str | Path | None = None) -> dict[str, Any]
             "checkpoint": (run / runstore.CHECKPOINT).stat().st_size}
 
 
-def _header(model: torch.nn.Module, layers: dict[str, dict]) -> dict[str, Any]:
+def _header(model: torch.nn.Module, layers: dict[str, dict], config: dict) -> dict[str, Any]:
     from ..data.augment import NORMALIZE
 
-    config = runstore.read_json(Path(model.run["path"]) / runstore.CONFIG)
     normalize = config["stages"][0]["recipe"]["normalize"]
     mean, std = NORMALIZE.get(normalize, (None, None))
     return {"format": FORMAT, "version": VERSION, "arch": model.arch,

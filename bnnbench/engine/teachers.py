@@ -9,7 +9,7 @@ from ..errors import BnnbenchError
 from ..experiment.resolve import ResolvedCell
 from ..experiment.teachers import SPEC_KEYS
 from ..store import runstore
-from ..store.reader import stale_reason
+from ..store.reader import CellRecord
 
 
 class TeacherNotReady(runstore.CellBusy):
@@ -25,14 +25,15 @@ def require_finished(cell: ResolvedCell, out_dir: Path,
     folders = {}
     for tid in cell.teacher_ids:
         folder = Path((given or {}).get(tid) or Path(out_dir).parent / tid)
-        status = runstore.status(folder)
+        record = CellRecord(folder)
+        status = record.progress
         if status != "finished":
             raise TeacherNotReady(
                 f"{cell.id} distils from teacher {tid}, whose record in {folder} is "
                 f"{status}, not finished: train the teacher first (`bnnbench run` trains a "
                 "grid's teachers first, `bnnbench train` when no --teacher is given)")
-        config = runstore.read_json(folder / runstore.CONFIG)
-        if config.get("cell_id") != tid or stale_reason(config):
+        config = record.config
+        if config.get("cell_id") != tid or record.stale_reason:
             raise BnnbenchError(f"{folder} holds cell {config.get('cell_id')}, not the teacher "
                                 f"{tid} that {cell.id} needs (another cell, or trained "
                                 "with a recipe or code that has changed since): train the "
@@ -46,7 +47,7 @@ def spec_from_folder(folder: Path, dataset: str) -> dict:
     path = Path(folder) / runstore.CONFIG
     if not path.exists():
         raise BnnbenchError(f"--teacher {folder} is not a run folder (no {runstore.CONFIG})")
-    cell = runstore.read_json(path).get("cell", {})
+    cell = CellRecord(folder).config.get("cell", {})
     if cell.get("dataset") != dataset:
         raise BnnbenchError(f"--teacher {folder} was trained on {cell.get('dataset')}, the "
                             f"student trains on {dataset}: give a teacher of the same dataset")
@@ -61,6 +62,6 @@ def train_missing(cell: ResolvedCell, out_dir: Path, given: dict[str, Path],
     for teacher in cell.teachers:
         tid = teacher.id
         folder = Path(out_dir).parent / tid
-        if tid not in given and runstore.status(folder) != "finished":
+        if tid not in given and CellRecord(folder).progress != "finished":
             echo(f"training teacher {tid} first -> {folder}")
             train(teacher, folder)

@@ -27,10 +27,9 @@ from ..experiment import recipe as recipes
 from ..experiment.cell import CellConfig, comparable
 from ..experiment.resolve import ResolvedCell, resolve
 from ..models import build_model
-from ..store import binarizer_metrics
 from ..store import records as run_record
 from ..store import runstore
-from ..store.reader import stale_reason
+from ..store.reader import CellRecord
 from . import binarizer_state
 from .device import resolve_device
 from .distiller import Distiller, stage_distiller
@@ -69,23 +68,25 @@ def train_cell(cfg: CellConfig | ResolvedCell, out_dir: Path | str, *, progress:
         raise BnnbenchError(f"{out_dir} is a file, not a run folder: choose another --out")
     cell = cfg if isinstance(cfg, ResolvedCell) else resolve(cfg)
     resolve_device(cell.config.device)  # a bad device is a user error, before any folder exists
-    check_folder(cell, out_dir)
-    if runstore.status(out_dir) == "finished":   # nothing to write (read-only media too)
-        return runstore.read_result(out_dir)
+    record = CellRecord(out_dir)
+    check_folder(cell, record)
+    if record.progress == "finished":   # nothing to write (read-only media too)
+        return record.result
     folders = require_finished(cell, out_dir, teachers)
     with runstore.cell_lock(out_dir):
-        if runstore.status(out_dir) == "finished":   # another process finished it meanwhile
-            return runstore.read_result(out_dir)
-        return _train_locked(cell, out_dir, progress, on_epoch, folders)
+        record = record.refresh()   # another process may have trained it meanwhile
+        if record.progress == "finished":
+            return record.result
+        return _train_locked(cell, record, progress, on_epoch, folders)
 
 
-def check_folder(cell: ResolvedCell, out_dir: Path) -> None:
+def check_folder(cell: ResolvedCell, record: CellRecord) -> None:
     """Refuse a run folder that another config wrote, or that this config wrote with another
     resolved recipe (so another id) or other binarizer code, before touching it."""
-    path = out_dir / runstore.CONFIG
-    if not path.exists():
+    out_dir = record.path
+    if not (out_dir / runstore.CONFIG).exists():
         return
-    recorded = runstore.read_json(path)
+    recorded = record.config
     # through CellConfig: a record written before a field existed gets its default
     old = comparable(CellConfig.from_dict(recorded["cell"]).to_dict())
     new = comparable(cell.config.to_dict())
@@ -94,7 +95,7 @@ def check_folder(cell: ResolvedCell, out_dir: Path) -> None:
         raise BnnbenchError(f"{out_dir} holds a run of another config (differs in: "
                             f"{', '.join(diff)}); refusing to resume it: choose another --out "
                             "or delete that folder")
-    reason = stale_reason(recorded)
+    reason = record.stale_reason
     if reason == "recipe":
         raise BnnbenchError(f"{out_dir} holds a run of this config trained with another "
                             f"resolved recipe (its id {recorded.get('cell_id')}, today's "
@@ -108,11 +109,12 @@ def check_folder(cell: ResolvedCell, out_dir: Path) -> None:
 
 
 
-def _train_locked(cell: ResolvedCell, out_dir: Path, progress: bool, on_epoch,
+def _train_locked(cell: ResolvedCell, record: CellRecord, progress: bool, on_epoch,
                   teachers: dict[str, Path]) -> dict:
+    out_dir = record.path
     runstore.remove_partial_writes(out_dir)   # of a process killed while it wrote
     try:
-        return _CellRun(cell, out_dir, teachers).train(progress, on_epoch)
+        return _CellRun(cell, record, teachers).train(progress, on_epoch)
     except (KeyboardInterrupt, SystemExit):
         raise
     except OSError as exc:
@@ -153,8 +155,8 @@ def train_step(model: torch.nn.Module, forward, optimizer, x: torch.Tensor,
 class _CellRun:
     """The state of one cell's training: data, model, stages and the records written so far."""
 
-    def __init__(self, cell: ResolvedCell, out_dir: Path, teachers: dict[str, Path]):
-        self.cell, self.out_dir, self.teacher_folders = cell, out_dir, teachers
+    def __init__(self, cell: ResolvedCell, record: CellRecord, teachers: dict[str, Path]):
+        self.cell, self.out_dir, self.teacher_folders = cell, record.path, teachers
         self.teachers: dict[str, torch.nn.Module] = {}   # loaded teacher models, by id
         self.distiller: Distiller | None = None
         self.cfg, self.cell_id, self.stages = cell.config, cell.id, cell.stages
@@ -179,21 +181,22 @@ class _CellRun:
         self.stage_start_top1: float | None = None      # their test top-1
         self.trained_binarizer: dict[str, Any] = {}     # the live values of the stage
         self.optimizer_state = None
-        self._write_config_or_resume()
+        self.config = self._write_config_or_resume(record)   # config.json, as on disk
 
     # --- records -----------------------------------------------------------------------------
-    def _write_config_or_resume(self) -> None:
-        path = self.out_dir / runstore.CONFIG
-        if path.exists() and "stages" in runstore.read_json(path):
-            self._load_checkpoint()
-            return
-        runstore.write_json(path, run_record.config_record(
-            self.cell, self.model, self.data, self.params, self.device))
+    def _write_config_or_resume(self, record: CellRecord) -> dict:
+        if "stages" in record.config:
+            self._load_checkpoint(record)
+            return copy.deepcopy(record.config)
+        config = run_record.config_record(self.cell, self.model, self.data, self.params,
+                                          self.device)
+        runstore.write_json(self.out_dir / runstore.CONFIG, config)
+        return config
 
-    def _load_checkpoint(self) -> None:
+    def _load_checkpoint(self, record: CellRecord) -> None:
         """Resume from the folder's checkpoint (the previous one if the latest is damaged),
         only if this cell wrote it."""
-        ckpt, note = runstore.load_latest_checkpoint(self.out_dir)
+        ckpt, note = record.checkpoint()
         if ckpt is None:
             return
         if note:
@@ -205,7 +208,7 @@ class _CellRun:
                                 "(copied or moved here?); delete it to train this cell from "
                                 "its start")
         self.model.load_state_dict(ckpt["model"], strict=True)
-        self.metrics = [binarizer_metrics.from_legacy(row) for row in ckpt["metrics"]]
+        self.metrics = ckpt["metrics"]
         self.position = tuple(ckpt["position"])
         self.stage_start = ckpt["stage_start"]
         self.stage_start_top1 = ckpt.get("stage_start_top1")
@@ -215,10 +218,8 @@ class _CellRun:
         """config.json's binarizer parameters of stage `index`, read back from the live layers
         that train it (what trains is what is recorded)."""
         self.trained_binarizer = binarizer_state.live_config(self.model, self.stages[index][0])
-        path = self.out_dir / runstore.CONFIG
-        config = runstore.read_json(path)
-        config["stages"][index]["recipe"]["binarizer"] = self.trained_binarizer
-        runstore.write_json(path, config)
+        self.config["stages"][index]["recipe"]["binarizer"] = self.trained_binarizer
+        runstore.write_json(self.out_dir / runstore.CONFIG, self.config)
 
     def _save_checkpoint(self, optimizer) -> None:
         runstore.save_checkpoint(self.out_dir / runstore.CHECKPOINT, {

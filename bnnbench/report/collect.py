@@ -1,9 +1,9 @@
 """Run stores → one row per cell folder (pandas): what the report and the figures are built on.
 
-`collect_cells` reads each cell folder once (config.json, result.json; metrics.jsonl only for
-the damage check) and names the cells a grid expects but no folder holds; `collect_metrics`
-reads the per-epoch rows of the current cells for the figures. Stale and damaged folders are
-kept as rows with their status, so the report can name them, but enter no number.
+`collect_cells` reads each cell folder through its store.reader record (each file parsed
+once) and names the cells a grid expects but no folder holds; `collect_metrics` gives the
+per-epoch rows of the current cells for the figures, from the same records. Stale and damaged
+folders are kept as rows with their status, so the report can name them, but enter no number.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pandas as pd
 from ..errors import BnnbenchError
 from ..experiment.cell import OVERRIDES
 from ..experiment.resolve import ResolvedCell
-from ..store import binarizer_metrics, runstore
-from ..store.reader import stale_reason
+from ..store import binarizer_metrics
+from ..store.reader import CellRecord, RunStore
 
 CELL_COLUMNS = [
     "dataset", "arch", "variant", "family", "binarizer", "setting", "seed", "status", "top1",
@@ -58,18 +58,17 @@ def _cell_row(cell: dict, *, path: str, cell_id: str | None, status: str) -> dic
                                                      if v not in (None, {}, [])})}
 
 
-def _read_cell(cell_dir: Path) -> dict:
-    """One row from a cell folder; each record is read once (metrics.jsonl only by
-    runstore.damage)."""
-    problem = runstore.damage(cell_dir)
+def _read_cell(record: CellRecord) -> dict:
+    """One row from a cell folder's record."""
+    problem = record.damage
     if problem:
-        return _damaged_row(cell_dir, problem)
-    config = runstore.read_json(cell_dir / runstore.CONFIG)
+        return _damaged_row(record, problem)
+    config = record.config
     cell = config.get("cell", {})
-    result = runstore.read_result(cell_dir)
-    status = "stale" if stale_reason(config) else runstore.status_of(cell_dir, result)
-    row = _cell_row(cell, path=str(cell_dir), cell_id=config.get("cell_id") or cell_dir.name,
-                    status=status)
+    result = record.result
+    status = record.status
+    row = _cell_row(cell, path=str(record.path),
+                    cell_id=config.get("cell_id") or record.path.name, status=status)
     model = config.get("model") or {}
     stages = config.get("stages") or []
     planned = [s.get("recipe", {}).get("epochs") for s in stages]
@@ -98,13 +97,13 @@ def _read_cell(cell_dir: Path) -> dict:
     return row
 
 
-def _damaged_row(cell_dir: Path, problem: str) -> dict:
+def _damaged_row(record: CellRecord, problem: str) -> dict:
     """A folder whose records cannot be read: named, in no number, listed under the table."""
     try:
-        cell = runstore.read_json(cell_dir / runstore.CONFIG).get("cell", {})
-    except (BnnbenchError, OSError, AttributeError):
+        cell = record.config.get("cell", {})
+    except (BnnbenchError, OSError):
         cell = {}
-    row = _cell_row(cell, path=str(cell_dir), cell_id=cell_dir.name, status="damaged")
+    row = _cell_row(cell, path=str(record.path), cell_id=record.path.name, status="damaged")
     row["error"] = problem
     return row
 
@@ -127,26 +126,33 @@ def _distillation(recipes: list[dict]) -> dict:
             "distill": ", ".join(dict.fromkeys(r["distill"] for r in kd))}
 
 
-def collect_cells(stores: Iterable[str | Path], expected: Iterable[Any] = ()) -> pd.DataFrame:
-    """One row per cell folder (a folder holding config.json) below any of `stores`, plus one
-    row with status "missing" per cell of `expected` (ResolvedCells, e.g. a grid's cells) whose
-    id no folder has. Columns: CELL_COLUMNS, then each binarizer/<key> of a finished cell's
-    result.json."""
+def run_stores(stores: Iterable[str | Path | RunStore]) -> list[RunStore]:
+    """`stores` as RunStores (those given as paths read anew), each checked to exist."""
+    runs = [s if isinstance(s, RunStore) else RunStore(s) for s in stores]
+    for store in runs:
+        if not store.path.exists():
+            raise BnnbenchError(f"run store '{store.path}' does not exist; pass the folder a "
+                                "grid or `bnnbench train --out` wrote to")
+    return runs
+
+
+def collect_cells(stores: Iterable[str | Path | RunStore],
+                  expected: Iterable[ResolvedCell] = ()) -> pd.DataFrame:
+    """One row per cell folder (a folder holding config.json) below any of `stores` (paths, or
+    the RunStores a caller reads them through), plus one row with status "missing" per cell of
+    `expected` (e.g. a grid's cells) whose id no folder has. Columns: CELL_COLUMNS, then each
+    binarizer/<key> of a finished cell's result.json."""
     rows, seen_paths = [], set()
-    for store in stores:
-        store = Path(store)
-        if not store.exists():
-            raise BnnbenchError(f"run store '{store}' does not exist; pass the folder a grid "
-                                "or `bnnbench train --out` wrote to")
-        for cell_dir in runstore.cell_dirs(store):
-            key = cell_dir.resolve()
+    for store in run_stores(stores):
+        for record in store:
+            key = record.path.resolve()
             if key in seen_paths:
                 continue
             seen_paths.add(key)
             try:
-                rows.append(_read_cell(cell_dir))
+                rows.append(_read_cell(record))
             except OSError as exc:
-                rows.append(_damaged_row(cell_dir, f"{cell_dir} cannot be read ({exc})"))
+                rows.append(_damaged_row(record, f"{record.path} cannot be read ({exc})"))
     ids = {r["cell_id"] for r in rows}
     for cell in expected:
         row = _expected_row(cell)
@@ -238,17 +244,21 @@ def model_counts(dataset: str, arch: str, binarizer_json: str) -> dict:
 
 
 
-def collect_metrics(cells: pd.DataFrame) -> pd.DataFrame:
+def collect_metrics(cells: pd.DataFrame, stores: Iterable[RunStore]) -> pd.DataFrame:
     """Every current cell's metrics.jsonl rows (stale ones left out), long format, with the
-    cell's identifying columns."""
+    cell's identifying columns (`cells`: collect_cells' rows of `stores`)."""
+    records: dict[str, CellRecord] = {}
+    for store in stores:
+        for record in store:
+            records.setdefault(str(record.path), record)
     frames = []
     ident = ["dataset", "arch", "variant", "binarizer", "setting", "seed", "status", "cell_id"]
     for _, cell in cells.iterrows():
         if not cell["path"] or cell["status"] in LEFT_OUT:
             continue
-        rows = runstore.read_metrics(Path(cell["path"]) / runstore.METRICS)
-        if rows:
-            frame = pd.DataFrame(rows)
+        record = records[cell["path"]]
+        if record.metrics:
+            frame = record.metrics_frame()
             for col in ident:
                 frame[col] = cell[col]
             frames.append(frame)

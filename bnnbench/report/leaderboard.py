@@ -43,9 +43,9 @@ order of LEADERBOARD_COLUMNS (stable; new columns are only ever appended):
   n_stale          run folders of this dataset × arch × binarizer trained with a resolved
                    recipe that differs from today's (their id is not the one today's code gives
                    their config), or with binarizer code whose source file has changed since
-                   (cell.stale_reason). They are in no row's numbers; leaderboard.md names them
-                   below the table; `run` trains a cell whose recipe changed under its new id,
-                   and one whose code changed with --rerun-stale
+                   (store.reader.stale_reason). They are in no row's numbers; leaderboard.md
+                   names them below the table; `run` trains a cell whose recipe changed under
+                   its new id, and one whose code changed with --rerun-stale
   top1_ci95        half-width of the 95 % confidence interval of top1_mean, Student's t with
                    n_seeds − 1 degrees of freedom (NaN below two seeds)
   best             marked best of its column (dataset × arch × variant): a tied leader, ahead
@@ -80,7 +80,7 @@ import pandas as pd
 from ..errors import BnnbenchError
 from ..store import binarizer_metrics
 from . import stats
-from .collect import LEFT_OUT, collect_cells, collect_metrics, model_counts
+from .collect import LEFT_OUT, collect_cells, collect_metrics, model_counts, run_stores
 from .published import match_published
 from .render import to_latex, to_markdown
 from .tables import natural
@@ -213,12 +213,14 @@ def ranking(board: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
 # --- writing everything ------------------------------------------------------------------------
 def write_report(stores: Iterable[str | Path], out: str | Path, *, expected: Iterable[Any] = (),
                  figures: bool = True, counts: bool = True) -> dict[str, Any]:
-    """Read `stores`, write leaderboard.csv/.md/.tex/.html, ranking.csv and figures/ (PNG +
-    SVG) into `out`. Returns {"cells", "leaderboard", "ranking", "markdown", "files"}."""
-    stores = [Path(s) for s in stores]
-    cells = collect_cells(stores, expected)
+    """Read `stores` (each folder once), write leaderboard.csv/.md/.tex/.html, ranking.csv and
+    figures/ (PNG + SVG) into `out`. Returns {"cells", "leaderboard", "ranking", "markdown",
+    "files"}."""
+    runs = run_stores(stores)
+    cells = collect_cells(runs, expected)
     if cells.empty:
-        raise BnnbenchError(f"no cell folders (config.json) under {', '.join(map(str, stores))}; "
+        raise BnnbenchError(f"no cell folders (config.json) under "
+                            f"{', '.join(str(r.path) for r in runs)}; "
                             "run `bnnbench run` or `bnnbench train` first, or pass the right "
                             "folder")
     board = leaderboard(cells, counts=counts)
@@ -236,7 +238,7 @@ def write_report(stores: Iterable[str | Path], out: str | Path, *, expected: Ite
     drawn: list[Path] = []
     if figures:
         from . import figures as fig
-        drawn = fig.write_all(cells, board, collect_metrics(cells), out / "figures")
+        drawn = fig.write_all(cells, board, collect_metrics(cells, runs), out / "figures")
     from .html import to_html
     (out / "leaderboard.html").write_text(to_html(board, rank, drawn, left_out))
     files += [out / "leaderboard.html", *drawn]

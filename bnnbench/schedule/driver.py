@@ -34,8 +34,9 @@ from ..errors import BnnbenchError
 from ..experiment.grid import Grid, describe
 from ..experiment.resolve import ResolvedCell
 from ..store import runstore
+from ..store.reader import CellRecord, RunStore
 from . import cluster, tracking, trial
-from .status import cell_status, cell_table, config_readable, damage_lines, stale_line
+from .status import cell_table, damage_lines, stale_line
 from .waves import waves
 
 
@@ -81,23 +82,25 @@ class RayOptions:
         return self
 
 
-def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
+def run_grid(grid: Grid, store: Path | str | RunStore, *, retry_failed: bool = False,
              rerun_stale: bool = False, echo: Callable[[str], None] = print,
              **ray_options):
     """Run the grid's unfinished cells with Ray Tune; return `cell_table` afterwards.
-    `ray_options`: the fields of RayOptions.
+    `store`: its path, or the RunStore a caller reads it through (then each of its files is
+    read once for the caller too). `ray_options`: the fields of RayOptions.
 
     A cell whose binarizer code changed since it trained ("stale") is kept as it is and left
     out of reports; with `rerun_stale` its folder is renamed <id>.stale-<time> (kept, still
     reported as stale) and the cell trains again."""
-    store = Path(store).expanduser().resolve()
+    runs = store if isinstance(store, RunStore) else RunStore(Path(store).expanduser().resolve())
+    store = runs.path
     options = RayOptions(**ray_options).check()
     with _locked(store) as writable:
-        statuses = {cell.id: cell_status(store, cell) for cell in grid.cells}
+        statuses = {cell.id: runs[cell.id].status for cell in grid.cells}
         finished = sum(s == "finished" for s in statuses.values())
         failed = [cid for cid, s in statuses.items() if s == "failed"]
         unreadable = [cid for cid, s in statuses.items()
-                      if s == "damaged" and not config_readable(store / cid)]
+                      if s == "damaged" and not runs[cid].config_readable]
         stale = [cid for cid, s in statuses.items() if s == "stale"]
         todo = [c for c in grid.cells if statuses[c.id] in ("new", "partial", "damaged")
                 and c.id not in unreadable
@@ -107,10 +110,10 @@ def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
         echo(f"grid {grid.name}: {len(grid.cells)} cells in {store} — {finished} finished, "
              f"{len(failed)} failed{'' if retry_failed else ' (kept; --retry-failed reruns them)'}"
              f", {len(todo)} to run ({partial} resume from a checkpoint)")
-        stale_text = stale_line(store)
+        stale_text = stale_line(runs)
         if stale_text:
             echo(stale_text)
-        for line in damage_lines(store, [c for c, s in statuses.items() if s == "damaged"]):
+        for line in damage_lines(runs, [c for c, s in statuses.items() if s == "damaged"]):
             echo(line)
         if stale and not rerun_stale:
             echo(f"{len(stale)} cell(s) of this grid trained with binarizer code that has changed "
@@ -122,41 +125,45 @@ def run_grid(grid: Grid, store: Path | str, *, retry_failed: bool = False,
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             for cid in stale:
                 (store / cid).rename(store / f"{cid}.stale-{stamp}")
+            runs.refresh(stale)
         if not todo:
-            return cell_table(grid, store)
+            return cell_table(grid, runs)
         if retry_failed:
             for cid in failed:
-                _forget_failure(store / cid)
+                _forget_failure(runs[cid])
+            runs.refresh(failed)
 
         cluster.quiet_ray_env()
         started = cluster.connect(options.address)
         try:
-            now = {c.id: runstore.status(store / c.id) for c in grid.cells}
-            for wave in waves(todo, store, echo):   # teachers before their students
+            now = {c.id: runs[c.id].progress for c in grid.cells}
+            for wave in waves(todo, runs, echo):   # teachers before their students
                 counts = list(now.values())
-                _fit(grid, wave, store, options, finished=counts.count("finished"),
+                _fit(grid, wave, runs, options, finished=counts.count("finished"),
                      failed=counts.count("failed"), echo=echo)
-                now.update({c.id: runstore.status(store / c.id) for c in wave})
+                runs.refresh([c.id for c in wave])
+                now.update({c.id: runs[c.id].progress for c in wave})
         finally:
             if started:
                 import ray
                 ray.shutdown()
-        return cell_table(grid, store)
+        return cell_table(grid, runs)
 
 
-def _forget_failure(folder: Path) -> None:
+def _forget_failure(record: CellRecord) -> None:
     """Let a failed cell run again: drop its result (and a stub config); keep its checkpoint."""
-    (folder / runstore.RESULT).unlink(missing_ok=True)
-    (folder / runstore.ERROR_LOG).unlink(missing_ok=True)
-    config = folder / runstore.CONFIG
-    if config.exists() and "stages" not in runstore.read_json(config):
-        config.unlink()
+    stub = record.config_readable and "stages" not in record.config
+    (record.path / runstore.RESULT).unlink(missing_ok=True)
+    (record.path / runstore.ERROR_LOG).unlink(missing_ok=True)
+    if stub:
+        (record.path / runstore.CONFIG).unlink()
 
 
-def _fit(grid: Grid, todo: list[ResolvedCell], store: Path, options: RayOptions, *,
+def _fit(grid: Grid, todo: list[ResolvedCell], runs: RunStore, options: RayOptions, *,
          finished: int, failed: int, echo) -> None:
     from ray import tune
 
+    store = runs.path
     joined = bool(options.address or os.environ.get("RAY_ADDRESS"))
     cpt, gpt = cluster.resources(options.cpus_per_trial, options.gpus_per_trial, joined, echo)
     echo(f"ray: {cluster.describe()}; each cell gets {cpt:g} CPU, {gpt:g} GPU"
@@ -164,7 +171,7 @@ def _fit(grid: Grid, todo: list[ResolvedCell], store: Path, options: RayOptions,
          + f"; a dying trial is retried up to {options.max_failures} times")
     marker = cluster.mark_store(store)
     jobs = [_job(cell, store, gpt, max(1, int(cpt)), marker) for cell in todo]
-    progress = _progress(grid, todo, store, options, finished, failed, echo)
+    progress = _progress(grid, todo, runs, options, finished, failed, echo)
     tensorboard = "tensorboard" in options.log   # one run per cell across reruns:
     name = grid.name if tensorboard else f"{grid.name}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     ray_dir = store / (tracking.TENSORBOARD_DIR if tensorboard else trial.RAY_DIR)
@@ -204,24 +211,24 @@ def _job(cell: ResolvedCell, store: Path, gpt: float, threads: int, marker: str)
             "out_dir": str(store / cell.id), "threads": threads}
 
 
-def _progress(grid: Grid, todo: list[ResolvedCell], store: Path, options: RayOptions,
+def _progress(grid: Grid, todo: list[ResolvedCell], runs: RunStore, options: RayOptions,
               finished: int, failed: int, echo):
     from . import progress as live  # imports Ray: only once Ray's environment is set
 
     planned = {c.id: c.planned_epochs for c in todo}
-    done = {cid: len(runstore.read_metrics(store / cid / runstore.METRICS))
-            for cid in planned if (store / cid / runstore.METRICS).exists()}
+    done = {cid: len(runs[cid].metrics) for cid in planned if runs[cid].metrics}
+    labels = {c.id: f"{c.config.dataset} {c.config.arch} {describe(c.given)} s{c.config.seed}"
+              for c in todo}
     return live.GridProgress(
         cells=len(grid.cells), finished=finished, failed=failed, planned=planned, done=done,
-        store=store, labels={c.id: f"{c.config.dataset} {c.config.arch} {describe(c.given)} "
-                                   f"s{c.config.seed}" for c in todo},
-        echo=echo, every=options.progress_every, tty=sys.stdout.isatty())
+        store=runs.path, labels=labels, echo=echo, every=options.progress_every,
+        tty=sys.stdout.isatty())
 
 
 # --- the summary -------------------------------------------------------------------------
-def leaderboard_text(grid: Grid, store: Path) -> str:
+def leaderboard_text(grid: Grid, runs: RunStore) -> str:
     """The report's leaderboard (markdown) of the grid's cells."""
     from ..report import leaderboard as report
 
-    cells = report.collect_cells([store], expected=grid.cells)
+    cells = report.collect_cells([runs], expected=grid.cells)
     return report.to_markdown(report.leaderboard(cells, counts=False))

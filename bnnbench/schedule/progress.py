@@ -14,7 +14,7 @@ from pathlib import Path
 from ray import tune
 from tqdm.auto import tqdm
 
-from ..store import runstore
+from ..store.reader import CellRecord
 from .trial import trial_name
 
 
@@ -115,10 +115,9 @@ class GridProgress(tune.Callback):
         cid = trial_name(trial)
         self.running.pop(cid, None)
         self.planned.pop(cid, None)   # nothing left to wait for in the ETA
-        folder = self.store / cid
-        damage = runstore.damage(folder)
-        result = {"error": damage} if damage else runstore.read_result(folder)
-        status = "damaged" if damage else runstore.status_of(folder, result)
+        record = CellRecord(self.store / cid)   # as the trial left it
+        status = record.progress
+        result = {"error": record.damage} if status == "damaged" else record.result
         result = result or trial.last_result or {}
         seconds = time.time() - self.started.pop(cid, time.time())
         if status == "finished" and not raised:

@@ -1,53 +1,29 @@
-"""What the run store holds for a grid's cells: each cell's status, the table of them, and the
-lines that name stale and damaged folders. Read by `run` before it schedules cells and for
-its `--dry-run`; kept apart from tune.py, which runs them."""
+"""What the run store holds for a grid's cells: the table of their statuses and results, and
+the lines that name stale and damaged folders. Read by `run` before it schedules cells and for
+its `--dry-run` (the statuses themselves: store.reader)."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..errors import BnnbenchError
 from ..experiment.grid import Grid, describe
 from ..experiment.resolve import ResolvedCell
-from ..store import runstore
-from ..store.reader import stale_reason
+from ..store.reader import RunStore
 
 
-def cell_status(store: Path, cell: ResolvedCell) -> str:
-    """finished | failed | partial (has a checkpoint or metrics) | new | damaged (a record
-    cannot be read) | stale (trained with binarizer code that has changed since)."""
-    return _status_and_result(Path(store) / cell.id)[0]
-
-
-def _status_and_result(folder: Path) -> tuple[str, dict]:
-    """`cell_status` of a cell folder and its result.json (the damage as "error" when a
-    record cannot be read), each record read once."""
-    damage = runstore.damage(folder)
-    if damage:
-        return "damaged", {"error": damage}
-    result = runstore.read_result(folder)
-    status = runstore.status_of(folder, result)
-    if status != "new" and (folder / runstore.CONFIG).exists() and stale_reason(
-            runstore.read_json(folder / runstore.CONFIG)):
-        return "stale", result
-    return status, result
-
-
-def cell_table(grid: Grid, store: Path):
+def cell_table(grid: Grid, runs: RunStore):
     """One row per cell of the grid with its status and result in the store (a DataFrame);
     `replaces` names the stale folders of the same cell that it supersedes."""
     import pandas as pd
 
-    stale = stale_folders(store)
+    stale = stale_folders(runs)
     rows = []
     for cell in grid.cells:
-        cid = cell.id
-        folder = Path(store) / cid
-        status, result = _status_and_result(folder)
+        record = runs[cell.id]
+        status = record.status
+        result = {"error": record.damage} if status == "damaged" else record.result
         epochs_done = result.get("epochs")
         if status == "partial":
-            epochs_done = len(runstore.read_metrics(folder / runstore.METRICS))
+            epochs_done = len(record.metrics)
         rows.append({
-            "cell": cid, "dataset": cell.config.dataset, "arch": cell.config.arch,
+            "cell": cell.id, "dataset": cell.config.dataset, "arch": cell.config.arch,
             "binarizer": describe(cell.given), "seed": cell.config.seed,
             "teacher": ", ".join(cell.teacher_ids), "status": status,
             "top1": result.get("top1"), "best_top1": result.get("best_top1"), "epochs": epochs_done,
@@ -61,19 +37,12 @@ def cell_table(grid: Grid, store: Path):
     return df
 
 
-def stale_folders(store: Path) -> dict[str, dict]:
+def stale_folders(runs: RunStore) -> dict[str, dict]:
     """{folder name: recorded cell} of the run store's cell folders trained with a resolved
-    recipe or binarizer code that differs from today's (cell.stale_reason): never reused, left
-    out of reports."""
-    out = {}
-    for folder in runstore.cell_dirs(store) if Path(store).is_dir() else ():
-        try:
-            config = runstore.read_json(folder / runstore.CONFIG)
-        except (OSError, BnnbenchError):   # a damaged record is named elsewhere (damage_lines)
-            continue
-        if isinstance(config, dict) and stale_reason(config):
-            out[folder.name] = config.get("cell", {})
-    return out
+    recipe or binarizer code that differs from today's (CellRecord.stale_reason): never reused,
+    left out of reports."""
+    return {record.path.name: record.config.get("cell", {})
+            for record in runs if record.stale_reason}
 
 
 def _superseded(cell: ResolvedCell, stale: dict[str, dict]) -> str:
@@ -92,13 +61,13 @@ def _superseded(cell: ResolvedCell, stale: dict[str, dict]) -> str:
     return ", ".join(names)
 
 
-def stale_line(store: Path) -> str | None:
-    """One line naming the stale folders of `store`, or None."""
-    stale = list(stale_folders(store))
+def stale_line(runs: RunStore) -> str | None:
+    """One line naming the stale folders of the run store, or None."""
+    stale = list(stale_folders(runs))
     if not stale:
         return None
     shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
-    return (f"{len(stale)} folder(s) in {store} were trained with a recipe or binarizer code "
+    return (f"{len(stale)} folder(s) in {runs.path} were trained with a recipe or binarizer code "
             f"that differs from today's (stale: never reused, left out of reports): {shown}")
 
 
@@ -117,24 +86,15 @@ def format_table(df) -> str:
     return shown.to_string(index=False)
 
 
-def damage_lines(store: Path, cell_ids) -> list[str]:
+def damage_lines(runs: RunStore, cell_ids) -> list[str]:
     """For each damaged cell, one line: what is wrong and what `run` does about it."""
     out = []
     for cid in cell_ids:
-        folder = Path(store) / cid
-        if config_readable(folder):
-            out.append(f"repairing {cid}: {runstore.damage(folder)}; its records are rewritten "
-                       "from its checkpoint")
+        record = runs[cid]
+        if record.config_readable:
+            out.append(f"repairing {cid}: {record.damage}; its records are rewritten from its "
+                       "checkpoint")
         else:
-            out.append(f"cannot read {cid}: {runstore.damage(folder)}; restore that file, or "
-                       "delete the folder to train the cell again")
+            out.append(f"cannot read {cid}: {record.damage}; restore that file, or delete the "
+                       "folder to train the cell again")
     return out
-
-
-def config_readable(folder: Path) -> bool:
-    """Whether a cell folder's config.json reads back (then train_cell can verify the cell
-    and rebuild its other records from its checkpoint)."""
-    try:
-        return isinstance(runstore.read_json(folder / runstore.CONFIG), dict)
-    except BnnbenchError:
-        return False

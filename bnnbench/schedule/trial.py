@@ -13,6 +13,7 @@ from ..errors import BnnbenchError
 from ..experiment.cell import CellConfig
 from ..experiment.resolve import ResolvedCell
 from ..store import runstore
+from ..store.reader import CellRecord
 from . import cluster, tracking
 
 RAY_DIR = ".ray"                  # Ray Tune's own files, removed after a run
@@ -59,11 +60,11 @@ def _train(cfg: CellConfig, out_dir: Path, job: dict, report) -> dict:
     except runstore.CellBusy as exc:   # another process trains it: write nothing into it
         return {"status": "busy", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - any failure of one cell is that cell's record
-        if runstore.status(out_dir) != "failed":
+        if CellRecord(out_dir).progress != "failed":
             # train_cell records its own failures; this one came before it could (e.g. a
             # plugin file that fails to import on this worker)
             runstore.record_failure(out_dir, cfg.to_dict(), job["cell_id"], exc)
-        return runstore.read_json(out_dir / runstore.RESULT)
+        return CellRecord(out_dir).result
 
 
 def train_logged(cell: ResolvedCell, out_dir: Path, log: tuple[str, ...], *,
@@ -95,7 +96,7 @@ def train_logged(cell: ResolvedCell, out_dir: Path, log: tuple[str, ...], *,
             import ray
             ray.shutdown()
         shutil.rmtree(out_dir / RAY_DIR, ignore_errors=True)
-    result = runstore.read_result(out_dir)
+    result = CellRecord(out_dir).result
     if result.get("status") != "finished":
         raise BnnbenchError(f"the cell did not finish: {result.get('error') or 'see Ray logs'}")
     return result

@@ -3,6 +3,7 @@ environment) and result.json's summary of its epochs. Kept apart from train.py, 
 the loop and writes these dicts where and when they belong."""
 from __future__ import annotations
 
+import copy
 import datetime
 import platform
 import subprocess
@@ -26,7 +27,7 @@ def config_record(cell: ResolvedCell, model: torch.nn.Module, data, params: int,
         "cell": cell.config.to_dict(),
         "cell_id": cell.id,
         "code": code_identity(cell.config.binarizer),
-        "stages": [{"name": name, "recipe": r} for name, r in cell.stages],
+        "stages": [{"name": name, "recipe": copy.deepcopy(r)} for name, r in cell.stages],
         "model": {"params": params, "variant": model.variant, "family": model.family,
                   "in_channels": data.in_channels, "num_classes": data.num_classes,
                   "input_size": data.image_size},

@@ -18,7 +18,8 @@ One folder per cell, `<store>/<cell-id>/`, holding
                   one costs one epoch, not the cell (removed when the cell finishes)
   error.log       a failed cell's traceback (config.json is then minimal if the cell failed
                   before training started: just "cell" and "cell_id")
-Every write is atomic (temp file + rename), so a crash never leaves half a record.
+Every write is atomic (temp file + rename), so a crash never leaves half a record. A folder is
+read through store.reader (its RunStore and CellRecords, which decide a cell's status).
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ from typing import Any, Iterator
 import torch
 
 from ..errors import BnnbenchError
-from . import binarizer_metrics
 
 CONFIG, METRICS, RESULT, CHECKPOINT = "config.json", "metrics.jsonl", "result.json", "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"   # the checkpoint before the latest, while a cell trains
@@ -124,7 +124,7 @@ def read_metrics(path: Path) -> list[dict]:
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
         if line.strip():
             try:
-                rows.append(binarizer_metrics.from_legacy(json.loads(line)))
+                rows.append(json.loads(line))
             except ValueError as exc:
                 raise BnnbenchError(f"{path}:{number} is damaged (not a JSON line: "
                                     f"{exc})") from None
@@ -212,53 +212,3 @@ def remove_partial_writes(cell_dir: Path) -> None:
 def drop_previous_checkpoint(cell_dir: Path) -> None:
     """Remove checkpoint.prev.pt once the cell has finished (its final weights are kept)."""
     Path(cell_dir, PREVIOUS).unlink(missing_ok=True)
-
-
-def cell_dirs(store: Path) -> Iterator[Path]:
-    """Every cell folder (one holding a config.json) below `store`, recursively, sorted."""
-    return iter(sorted(p.parent for p in Path(store).rglob(CONFIG)))
-
-
-def read_result(cell_dir: Path) -> dict:
-    """result.json's dict, or {} while the cell has none (new or partial)."""
-    path = Path(cell_dir) / RESULT
-    return binarizer_metrics.from_legacy(read_json(path)) if path.exists() else {}
-
-
-def damage(cell_dir: Path) -> str | None:
-    """What is wrong with a cell folder's records: the first damaged one, named, and why; None
-    when config.json, result.json and metrics.jsonl all read back."""
-    cell_dir = Path(cell_dir)
-    for name in (CONFIG, RESULT):
-        path = cell_dir / name
-        if path.exists():
-            try:
-                record = read_json(path)
-            except BnnbenchError as exc:
-                return str(exc)
-            if not isinstance(record, dict):
-                return f"{path} is damaged (a JSON {type(record).__name__}, not an object)"
-    try:
-        read_metrics(cell_dir / METRICS)
-    except BnnbenchError as exc:
-        return str(exc)
-    return None
-
-
-def status(cell_dir: Path) -> str:
-    """'finished', 'failed', 'partial' (has metrics or a checkpoint), 'new', or 'damaged'
-    (a record cannot be read: see `damage`)."""
-    cell_dir = Path(cell_dir)
-    if damage(cell_dir):
-        return "damaged"
-    return status_of(cell_dir, read_result(cell_dir))
-
-
-def status_of(cell_dir: Path, result: dict) -> str:
-    """`status` of a folder already known to read back, from its result.json dict (so a
-    caller that has checked `damage` and read the result reads nothing twice)."""
-    if result:
-        return result.get("status", "failed")
-    if (cell_dir / CHECKPOINT).exists() or (cell_dir / METRICS).exists():
-        return "partial"
-    return "new"

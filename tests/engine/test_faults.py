@@ -16,6 +16,7 @@ from cli_run import run_main
 from bnnbench.engine.train import _CellRun, train_cell
 from bnnbench.experiment.cell import CellConfig
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord
 
 
 def one_line_error(code, err, message):
@@ -165,7 +166,7 @@ def test_a_full_disk_is_named_keeps_the_checkpoint_and_resumes(capsys, tmp_path,
         argv = TRAIN + ["--epochs", "3", "--out", str(out)]
         one_line_error(*run_main(capsys, *argv)[::2], "no space left on the device of")
         assert runstore.load_checkpoint(out / runstore.CHECKPOINT)["position"] == [0, 1]
-        assert runstore.status(out) == "partial" and not (out / runstore.ERROR_LOG).exists()
+        assert CellRecord(out).status == "partial" and not (out / runstore.ERROR_LOG).exists()
         monkeypatch.setattr(_CellRun, "_save_checkpoint", save)
         (fs / "filler").unlink()
         code, stdout, err = run_main(capsys, *argv)

@@ -21,6 +21,7 @@ from bnnbench.experiment.cell import CellConfig
 from bnnbench.experiment.recipe import lr_at, stage_recipes
 from bnnbench.experiment.resolve import resolve
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord
 
 # Keys of a metrics row that depend on the clock, not on the computation.
 TIMING = ("seconds", "images_per_s")
@@ -410,7 +411,7 @@ def test_a_checkpoint_of_another_cell_is_refused(tmp_path, monkeypatch):
         (tmp_path / "s1" / name).write_bytes((tmp_path / "s0" / name).read_bytes())
     with pytest.raises(BnnbenchError, match="belongs to cell .*-s0-.*, not to this folder's"):
         train_cell(_xnor(seed=1), tmp_path / "s1", progress=False)
-    assert runstore.status(tmp_path / "s1") != "finished"
+    assert CellRecord(tmp_path / "s1").status != "finished"
 
 
 def test_a_damaged_result_or_metrics_is_rebuilt_from_the_checkpoint(tmp_path, monkeypatch):
@@ -420,7 +421,7 @@ def test_a_damaged_result_or_metrics_is_rebuilt_from_the_checkpoint(tmp_path, mo
     (tmp_path / runstore.RESULT).write_bytes(result[:20])
     with open(tmp_path / runstore.METRICS, "a") as fh:
         fh.write("{garbage\n")
-    assert runstore.status(tmp_path) == "damaged"
+    assert CellRecord(tmp_path).status == "damaged"
 
     def no_training(*args):
         raise AssertionError("an epoch was trained again")
@@ -428,4 +429,4 @@ def test_a_damaged_result_or_metrics_is_rebuilt_from_the_checkpoint(tmp_path, mo
     train_cell(_xnor(), tmp_path, progress=False)
     assert (tmp_path / runstore.RESULT).read_bytes() == result
     assert (tmp_path / runstore.METRICS).read_bytes() == metrics
-    assert runstore.status(tmp_path) == "finished"
+    assert CellRecord(tmp_path).status == "finished"

@@ -18,6 +18,7 @@ from bnnbench.experiment import grid as grids
 from bnnbench.experiment.cell import CellConfig
 from bnnbench.experiment.resolve import ResolvedCell, resolve
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -120,7 +121,7 @@ def test_killed_while_the_teacher_trains_then_rerun(tmp_path, capsys):
     finally:
         kill_session(driver)
     first_epoch = runstore.read_metrics(tdir / runstore.METRICS)[0]
-    assert runstore.status(tdir) == "partial"
+    assert CellRecord(tdir).status == "partial"
     assert [p.name for p in store.iterdir() if not p.name.startswith(".")] == [tdir.name]
 
     cli.main(["run", "--grid", str(path), "--out", str(store)])    # the same command again
@@ -171,8 +172,8 @@ def test_train_names_a_teacher_by_folder_or_trains_it_first(tmp_path, capsys):
               "--out", str(tmp_path / "runs" / "s")])
     (tid,) = cell("xnor", recipe={"distill": "distribution"}).teacher_ids
     assert f"training teacher {tid} first" in capsys.readouterr().out
-    assert runstore.status(tmp_path / "runs" / tid) == "finished"
-    assert runstore.status(tmp_path / "runs" / "s") == "finished"
+    assert CellRecord(tmp_path / "runs" / tid).status == "finished"
+    assert CellRecord(tmp_path / "runs" / "s").status == "finished"
 
 
 def test_a_bad_teacher_in_a_grid_names_its_line(tmp_path):

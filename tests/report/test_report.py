@@ -19,6 +19,7 @@ from bnnbench.report.leaderboard import (LEADERBOARD_COLUMNS, collect_cells, lea
                                          to_markdown, write_report)
 from bnnbench.report.published import load_reference, match_published
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +123,8 @@ def test_an_old_store_reports_the_same_numbers(board, store, tmp_path):
     assert r["binarizer/b_mean"] == pytest.approx(0.045)
     for path in store.rglob(runstore.METRICS):   # every row reads back as today's (None: none)
         today = [{k: v for k, v in row.items() if v is not None}
-                 for row in runstore.read_metrics(path)]
-        assert runstore.read_metrics(old / path.relative_to(store)) == today
+                 for row in CellRecord(path.parent).metrics]
+        assert CellRecord(old / path.parent.relative_to(store)).metrics == today
 
 
 def test_cells_trained_with_an_older_recipe_are_stale_not_averaged(tmp_path, monkeypatch):

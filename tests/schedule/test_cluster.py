@@ -27,6 +27,7 @@ from bnnbench.errors import BnnbenchError
 from bnnbench.experiment import grid as grids
 from bnnbench.schedule import cluster
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -195,7 +196,7 @@ def test_signals_stop_the_grid_keep_records_and_say_how_to_resume(ray_cluster, t
     out = "".join(lines)
     assert f"{word}: rerun the same command to resume" in out and "Traceback" not in out
     assert snapshot(store / first.id) == kept
-    assert runstore.status(store / second.id) == "partial"   # resumable, not failed
+    assert CellRecord(store / second.id).status == "partial"   # resumable, not failed
 
 
 @pytest.mark.parametrize("how", ["--address", "RAY_ADDRESS"])

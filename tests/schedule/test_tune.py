@@ -18,6 +18,7 @@ from bnnbench.schedule import cluster
 from bnnbench.schedule import driver as tuning
 from bnnbench.schedule import status
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord, RunStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -128,8 +129,8 @@ def test_failing_cell_is_recorded_and_others_finish(ray_session, tmp_path, capsy
     cli.main(["run", "--grid", str(path), "--out", str(store), "--dry-run"])
     assert "failed" in capsys.readouterr().out
     # --retry-failed forgets the failure (the record, not the checkpoint) before running again
-    tuning._forget_failure(boom)
-    assert runstore.status(boom) in ("new", "partial") and (boom / runstore.CONFIG).exists()
+    tuning._forget_failure(CellRecord(boom))
+    assert CellRecord(boom).status in ("new", "partial") and (boom / runstore.CONFIG).exists()
 
 
 def test_killed_driver_resumes_every_cell_once(ray_session, tmp_path, capsys):
@@ -176,11 +177,12 @@ def test_a_cell_whose_recipe_changed_is_new_and_names_the_stale_folder(tmp_path,
     monkeypatch.setitem(registry.get("irnet").recipes, "digits",
                         {"binary": {"binarizer": {"t_min": 0.01}}})
     grid = grids.load_grid(grid.path)                  # the next command resolves anew
-    table = status.cell_table(grid, store)
+    runs = RunStore(store)
+    table = status.cell_table(grid, runs)
     irnet, xnor = table.iloc[0], table.iloc[1]
     assert irnet["cell"] != old[0] and irnet["status"] == "new" and irnet["replaces"] == old[0]
     assert xnor["cell"] == old[1] and xnor["status"] == "finished" and xnor["replaces"] == ""
-    assert old[0] in status.stale_line(store) and old[1] not in status.stale_line(store)
+    assert old[0] in status.stale_line(runs) and old[1] not in status.stale_line(runs)
     assert "replaces" in status.format_table(table)
 
 
@@ -237,7 +239,7 @@ def test_an_edited_plugin_makes_its_cells_stale_until_rerun(ray_session, tmp_pat
     before = snapshot(store / edited)
 
     plugin.write_text(PLUGIN.replace("a plugin that", "a plugin file that"))   # a real edit
-    table = status.cell_table(grid, store)
+    table = status.cell_table(grid, RunStore(store))
     assert list(table["status"]) == ["stale", "finished"]
     from bnnbench.report import leaderboard as report
     board = report.write_report([store], tmp_path / "report", figures=False)["leaderboard"]

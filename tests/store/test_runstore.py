@@ -8,6 +8,7 @@ import pytest
 
 from bnnbench.errors import BnnbenchError
 from bnnbench.store import runstore
+from bnnbench.store.reader import CellRecord
 
 
 @pytest.mark.slow
@@ -45,9 +46,10 @@ def test_save_checkpoint_keeps_the_previous_one(tmp_path):
 def test_damage_names_the_file_and_what_is_wrong(tmp_path, text, problem):
     runstore.write_json(tmp_path / runstore.CONFIG, {"cell": {}})
     (tmp_path / runstore.RESULT).write_bytes(text.encode("utf-8", "surrogateescape"))
-    message = runstore.damage(tmp_path)
+    record = CellRecord(tmp_path)
+    message = record.damage
     assert message.startswith(f"{tmp_path / runstore.RESULT} is damaged") and problem in message
-    assert runstore.status(tmp_path) == "damaged"
+    assert record.status == "damaged" and record.reason == message
 
 
 def test_a_garbage_metrics_line_is_named_with_its_number(tmp_path):
@@ -73,7 +75,7 @@ def test_a_cell_being_trained_is_refused_to_a_second_process(tmp_path):
         assert sorted(p.name for p in out.iterdir()) == [".lock"]   # nothing written
     done = subprocess.run(argv, capture_output=True, text=True)      # the lock is gone
     assert done.returncode == 0, done.stderr
-    assert runstore.status(out) == "finished"
+    assert CellRecord(out).status == "finished"
 
 
 def test_partial_writes_of_a_killed_process_are_removed_on_resume(tmp_path):
