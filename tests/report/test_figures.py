@@ -11,6 +11,7 @@ from runstores import BIPER, write_cell
 from bnnbench.api import registry
 from bnnbench.report.figures import MAX_WIDTH_IN, FigureKit, plot_top1
 from bnnbench.report.leaderboard import collect_cells, collect_metrics, leaderboard, write_report
+from bnnbench.store.reader import RunStore
 
 
 def _png_size(path) -> tuple[int, int]:
@@ -53,8 +54,9 @@ def test_sweep_keeps_cells_of_different_epochs_apart(tmp_path):
         for omega0, top1 in ((10.0, 80.0), (20.0, 82.0), (30.0, 81.0)):
             write_cell(store / f"e{epochs}", binarizer={**BIPER, "omega0": omega0},
                        top1=top1 + epochs, epochs=epochs, stage_names=("sine", "binary"))
-    cells = collect_cells([store])
-    kit = FigureKit(cells, leaderboard(cells, counts=False), collect_metrics(cells))
+    runs = [RunStore(store)]
+    cells = collect_cells(runs)
+    kit = FigureKit(cells, leaderboard(cells, counts=False), collect_metrics(cells, runs))
     figures = dict(registry.get("biper").report_figures(kit))
     assert list(figures) == ["qe_omega0", "omega0_sweep_cifar10_resnet20_biper"]
     top1_axis = figures["omega0_sweep_cifar10_resnet20_biper"].axes[0]
