@@ -1,13 +1,14 @@
-"""Run stores written by hand with known numbers, as train.py writes them (for the report's
-tests: test_report, test_stats, test_render, test_figures)."""
+"""Run stores with known numbers, written through the store's writers as train.py writes them
+(for the report's tests: test_report, test_stats, test_render, test_figures)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from bnnbench.binarizers.biper import qe_closed_form
+from bnnbench.engine.train import TrainingDiverged
 from bnnbench.experiment.cell import CellConfig
-from bnnbench.experiment.resolve import resolve
-from bnnbench.store import runstore
+from bnnbench.experiment.resolve import ResolvedCell, resolve
+from bnnbench.store import records
 
 VARIANT = {"resnet20": "bireal-shortcut", "resnet18": "standard-shortcut", "vgg_small": "plain"}
 BIPER = {"name": "biper", "omega0": 20.0}
@@ -17,24 +18,21 @@ def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIP
                top1=None, status="finished", epochs=4, b=0.05, device="cuda",
                seconds=3600.0, metrics=True, stage_names=("binary",), init_from="final",
                steps=None) -> Path:
-    """One run folder as train.py writes it (interfaces.md), with the given final top-1."""
+    """One run folder as train.py writes it (through the store's writers), with the given
+    final top-1."""
     binarizer = dict(binarizer)
     cell = resolve(CellConfig(dataset=dataset, arch=arch, binarizer=binarizer, seed=seed))
     cell_dir = store / f"{dataset}-{arch}-{binarizer['name']}-{binarizer.get('omega0', '')}-s{seed}"
     per_stage = epochs // len(stage_names)
-    runstore.write_json(cell_dir / runstore.CONFIG, {
-        "cell": cell.given.to_dict(), "cell_id": cell.id,
-        "stages": [{"name": s, "recipe": {"epochs": per_stage, "lr": 0.1, "init_from": init_from,
-                                          "binarizer": {"reg_tau": 0.01 * (i + 1)}}}
-                   for i, s in enumerate(stage_names)],
-        "model": {"params": 270522, "variant": ("bireal-shortcut" if dataset == "imagenet"
-                                                 else VARIANT[arch]),
-                  "family": "imagenet" if dataset == "imagenet" else "cifar"},
-        "binarizer_meta": {"paper": "", "year": None, "spec": "", "stages": list(stage_names),
-                           "origin": "built-in"},
-        "env": {"bnnbench": "0.1.0", "git": None, "torch": "2", "torchvision": "0",
-                "python": "3.11", "device": "NVIDIA H100" if device == "cuda" else "cpu"},
-        "created": "2025-01-01T00:00:00+00:00"})
+    stages = [(s, {"epochs": per_stage, "lr": 0.1, "init_from": init_from,
+                   "binarizer": {"reg_tau": 0.01 * (i + 1)}}) for i, s in enumerate(stage_names)]
+    model = {"params": 270522, "variant": ("bireal-shortcut" if dataset == "imagenet"
+                                           else VARIANT[arch]),
+             "family": "imagenet" if dataset == "imagenet" else "cifar"}
+    env = {"bnnbench": "0.1.0", "git": None, "torch": "2", "torchvision": "0", "python": "3.11",
+           "device": "NVIDIA H100" if device == "cuda" else "cpu"}
+    records.write_config(cell_dir, records.config_record(
+        cell, model=model, env=env, stages=stages, created="2025-01-01T00:00:00+00:00"))
     omega0 = binarizer.get("omega0")
     qe = qe_closed_form(b * omega0) if omega0 else None
     if metrics and top1 is not None:
@@ -43,17 +41,14 @@ def write_cell(store: Path, *, dataset="cifar10", arch="resnet20", binarizer=BIP
                  "train_top1": 50.0, "test_loss": 1.0, "top1": top1 - (epochs - 1 - e) * 5.0,
                  "top5": 99.0, "seconds": seconds / epochs, "images_per_s": 1000.0,
                  "binarizer/qe": qe, "binarizer/b": b} for e in range(epochs)]
-        runstore.write_metrics(cell_dir / runstore.METRICS, rows)
+        records.write_metrics(cell_dir, rows)
     if status == "finished":
-        runstore.write_json(cell_dir / runstore.RESULT, {
-            "status": "finished", "top1": top1, "top5": 99.0, "best_top1": top1 + 0.5,
-            "best_top5": 99.5, "params": 270522, "epochs": epochs, "seconds": seconds,
-            "images_per_s": 1000.0, "binarizer/qe": qe, "binarizer/b": b, "device": device,
-            "steps": steps})
+        records.write_result(cell_dir, records.finished_result(
+            top1=top1, top5=99.0, best_top1=top1 + 0.5, best_top5=99.5, params=270522,
+            epochs=epochs, steps=steps, seconds=seconds, images_per_s=1000.0,
+            binarizer={"binarizer/qe": qe, "binarizer/b": b}, device=device))
     elif status == "failed":
-        runstore.write_json(cell_dir / runstore.RESULT, {
-            "status": "failed", "error": "TrainingDiverged: nan", "epochs": 1,
-            "params": 270522, "device": device})
+        records.write_failure(cell_dir, cell.config.to_dict(), cell.id, TrainingDiverged("nan"))
     return cell_dir
 
 
@@ -81,3 +76,24 @@ def make_store(root: Path, *, imagenet: bool = True) -> Path:
         write_cell(root, dataset="imagenet", arch="resnet18", binarizer={**BIPER, "omega0": 20.0},
                    top1=60.0, stage_names=two)
     return root
+
+
+def write_grid_cell(store: Path, cell: ResolvedCell, status: str, top1: float = 50.0) -> Path:
+    """The folder a grid's `cell` leaves in `store` once its training ended `status` (finished,
+    failed, partial: its first epoch only, new: its config only), through the store's writers,
+    one metrics row per planned epoch."""
+    folder = store / cell.id
+    records.write_config(folder, records.config_record(
+        cell, model={"params": 1000, "variant": "bireal-shortcut", "family": "cifar"},
+        env={"bnnbench": "0.1.0", "device": "cpu"}))
+    epochs = [(stage, e) for stage, recipe in cell.stages for e in range(recipe["epochs"])]
+    rows = [{"stage": stage, "epoch": e, "global_epoch": i, "lr": 0.1, "train_loss": 1.0,
+             "train_top1": top1, "test_loss": 1.0, "top1": top1, "top5": 90.0, "seconds": 1.0,
+             "images_per_s": 100.0, "steps": 2} for i, (stage, e) in enumerate(epochs)]
+    if status in ("finished", "failed", "partial"):
+        records.write_metrics(folder, rows if status == "finished" else rows[:1])
+    if status == "finished":
+        records.write_result(folder, records.result_record(rows, 1000, "cpu"))
+    elif status == "failed":
+        records.write_failure(folder, cell.config.to_dict(), cell.id, TrainingDiverged("nan"))
+    return folder

@@ -27,8 +27,7 @@ from ..experiment import recipe as recipes
 from ..experiment.cell import CellConfig, comparable
 from ..experiment.resolve import ResolvedCell, resolve
 from ..models import build_model
-from ..store import records as run_record
-from ..store import runstore
+from ..store import records, runstore
 from ..store.reader import CellRecord
 from . import binarizer_state
 from .device import resolve_device
@@ -120,10 +119,10 @@ def _train_locked(cell: ResolvedCell, record: CellRecord, progress: bool, on_epo
     except OSError as exc:
         if exc.errno in ENVIRONMENT:   # the machine's fault, not the cell's: it stays resumable
             raise
-        runstore.record_failure(out_dir, cell.config.to_dict(), cell.id, exc)
+        records.write_failure(out_dir, cell.config.to_dict(), cell.id, exc)
         raise
     except Exception as exc:
-        runstore.record_failure(out_dir, cell.config.to_dict(), cell.id, exc)
+        records.write_failure(out_dir, cell.config.to_dict(), cell.id, exc)
         raise
 
 
@@ -188,9 +187,10 @@ class _CellRun:
         if "stages" in record.config:
             self._load_checkpoint(record)
             return copy.deepcopy(record.config)
-        config = run_record.config_record(self.cell, self.model, self.data, self.params,
-                                          self.device)
-        runstore.write_json(self.out_dir / runstore.CONFIG, config)
+        config = records.config_record(
+            self.cell, model=records.model_record(self.model, self.data, self.params),
+            env=records.environment(self.device))
+        records.write_config(self.out_dir, config)
         return config
 
     def _load_checkpoint(self, record: CellRecord) -> None:
@@ -219,19 +219,15 @@ class _CellRun:
         that train it (what trains is what is recorded)."""
         self.trained_binarizer = binarizer_state.live_config(self.model, self.stages[index][0])
         self.config["stages"][index]["recipe"]["binarizer"] = self.trained_binarizer
-        runstore.write_json(self.out_dir / runstore.CONFIG, self.config)
+        records.write_config(self.out_dir, self.config)
 
     def _save_checkpoint(self, optimizer) -> None:
-        runstore.save_checkpoint(self.out_dir / runstore.CHECKPOINT, {
-            # the cell and the binarizer parameters the weights trained with (BiPer's ω0)
-            # travel with them, so a checkpoint is never evaluated with another configuration
-            "cell_id": self.cell_id, "cell": self.cfg.to_dict(),
-            "binarizer": {"name": self.cfg.binarizer["name"], **self.trained_binarizer},
-            "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "position": list(self.position), "metrics": self.metrics,
-            "stage_start": self.stage_start, "stage_start_top1": self.stage_start_top1})
-        runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)
+        records.write_checkpoint(self.out_dir, records.checkpoint_state(
+            self.cell, binarizer={"name": self.cfg.binarizer["name"], **self.trained_binarizer},
+            model=self.model.state_dict(), optimizer=optimizer.state_dict(),
+            position=self.position, metrics=self.metrics, stage_start=self.stage_start,
+            stage_start_top1=self.stage_start_top1))
+        records.write_metrics(self.out_dir, self.metrics)
 
     # --- training ----------------------------------------------------------------------------
     def train(self, progress: bool, on_epoch=None) -> dict:
@@ -329,11 +325,11 @@ class _CellRun:
         return binarizer_state.with_metrics(row, self.model)
 
     def _finish(self) -> dict:
-        result = run_record.result_record(self.metrics, self.params, self.device)
-        runstore.write_metrics(self.out_dir / runstore.METRICS, self.metrics)  # (a repair)
+        result = records.result_record(self.metrics, self.params, self.device)
+        records.write_metrics(self.out_dir, self.metrics)  # (a repair)
         runstore.drop_previous_checkpoint(self.out_dir)
         (self.out_dir / runstore.ERROR_LOG).unlink(missing_ok=True)   # of an earlier failure
         # result.json last: it is what makes the cell finished, so a kill before it leaves a
         # cell that a rerun finishes from its final checkpoint, and none after it leaves debris
-        runstore.write_json(self.out_dir / runstore.RESULT, result)
+        records.write_result(self.out_dir, result)
         return result

@@ -137,8 +137,8 @@ FIELDS = {
     "budget": Field("recipe", "student", (float, int)),
     "subset": Field("data", "student", int),
     "data_dir": Field("run", "student", None),
-    "device": Field("run", "student", None),
     "compile": Field("run", "student", None),
+    "device": Field("run", "student", None),
     "plugins": Field("run", "student", None),
 }
 # what may differ between a run folder and a rerun of it

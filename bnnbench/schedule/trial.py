@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import BnnbenchError
 from ..experiment.cell import CellConfig
 from ..experiment.resolve import ResolvedCell
-from ..store import runstore
+from ..store import records, runstore
 from ..store.reader import CellRecord
 from . import cluster, tracking
 
@@ -63,7 +63,7 @@ def _train(cfg: CellConfig, out_dir: Path, job: dict, report) -> dict:
         if CellRecord(out_dir).progress != "failed":
             # train_cell records its own failures; this one came before it could (e.g. a
             # plugin file that fails to import on this worker)
-            runstore.record_failure(out_dir, cfg.to_dict(), job["cell_id"], exc)
+            records.write_failure(out_dir, cfg.to_dict(), job["cell_id"], exc)
         return CellRecord(out_dir).result
 
 

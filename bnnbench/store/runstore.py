@@ -19,7 +19,8 @@ One folder per cell, `<store>/<cell-id>/`, holding
   error.log       a failed cell's traceback (config.json is then minimal if the cell failed
                   before training started: just "cell" and "cell_id")
 Every write is atomic (temp file + rename), so a crash never leaves half a record. A folder is
-read through store.reader (its RunStore and CellRecords, which decide a cell's status).
+read through store.reader (its RunStore and CellRecords, which decide a cell's status) and
+its records are written through store.records.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ import fcntl
 import json
 import os
 import tempfile
-import traceback
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -86,34 +86,12 @@ def write_bytes(path: Path, data: bytes) -> None:
     _atomic_write(Path(path), lambda fh: fh.write(data))
 
 
-def record_failure(cell_dir: Path, cell: dict, cell_id: str, exc: BaseException) -> None:
-    """result.json "failed" with the error, the traceback in error.log (call it inside the
-    `except` block), and a minimal config.json if the cell failed before writing its own, so
-    reports still list it."""
-    cell_dir = Path(cell_dir)
-    if not (cell_dir / CONFIG).exists():
-        write_json(cell_dir / CONFIG, {"cell": cell, "cell_id": cell_id})
-    write_text(cell_dir / ERROR_LOG, traceback.format_exc())
-    try:
-        epochs = len(read_metrics(cell_dir / METRICS))
-    except BnnbenchError:
-        epochs = None
-    write_json(cell_dir / RESULT, {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                   "epochs": epochs})
-
-
 def read_json(path: Path) -> Any:
     """The JSON at `path`; a BnnbenchError naming the file if it is not valid JSON."""
     try:
         return json.loads(Path(path).read_text())
     except ValueError as exc:   # JSONDecodeError, UnicodeDecodeError
         raise BnnbenchError(f"{path} is damaged (not valid JSON: {exc})") from None
-
-
-def write_metrics(path: Path, rows: list[dict]) -> None:
-    """Rewrite the whole metrics file (it is small) so it always matches the checkpoint."""
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
 
 
 def read_metrics(path: Path) -> list[dict]:

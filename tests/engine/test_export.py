@@ -15,7 +15,7 @@ from bnnbench.engine.export import export_run, load_export, pack_sign_weight, un
 from bnnbench.engine.train import train_cell
 from bnnbench.errors import BnnbenchError
 from bnnbench.experiment.cell import CellConfig
-from bnnbench.store import runstore
+from bnnbench.store import records, runstore
 
 BUILT_INS = registry.list_binarizers()
 
@@ -96,9 +96,9 @@ def test_a_run_short_of_its_final_stage_is_refused(runs, tmp_path):
 
     run = tmp_path / "biper"
     shutil.copytree(runs / "biper", run)
-    ckpt = torch.load(run / runstore.CHECKPOINT, weights_only=False)
+    ckpt = runstore.load_checkpoint(run / runstore.CHECKPOINT)
     ckpt["position"] = [0, 0]
-    torch.save(ckpt, run / runstore.CHECKPOINT)
+    records.write_checkpoint(run, ckpt)
     with pytest.raises(BnnbenchError, match="trained only up to stage 'sine'; export needs "
                                             "its final stage 'binary'"):
         export_run(run)

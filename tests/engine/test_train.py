@@ -20,7 +20,7 @@ from bnnbench.errors import BnnbenchError
 from bnnbench.experiment.cell import CellConfig
 from bnnbench.experiment.recipe import lr_at, stage_recipes
 from bnnbench.experiment.resolve import resolve
-from bnnbench.store import runstore
+from bnnbench.store import records, runstore
 from bnnbench.store.reader import CellRecord
 
 # Keys of a metrics row that depend on the clock, not on the computation.
@@ -150,7 +150,7 @@ def test_finished_cell_is_not_trained_again(tmp_path):
     # a record of an older bnnbench, before the cell had total_epochs, is the same cell
     config = runstore.read_json(tmp_path / runstore.CONFIG)
     del config["cell"]["total_epochs"]
-    runstore.write_json(tmp_path / runstore.CONFIG, config)
+    records.write_config(tmp_path, config)
     assert train_cell(cfg, tmp_path, progress=False) == first
 
 

@@ -18,7 +18,7 @@ from bnnbench.experiment.resolve import resolve
 from bnnbench.report.leaderboard import (LEADERBOARD_COLUMNS, collect_cells, leaderboard,
                                          to_markdown, write_report)
 from bnnbench.report.published import load_reference, match_published
-from bnnbench.store import runstore
+from bnnbench.store import records, runstore
 from bnnbench.store.reader import CellRecord
 
 
@@ -104,10 +104,10 @@ def _as_written_before_the_namespace(store: Path) -> None:
     for path in store.rglob(runstore.RESULT):
         result = json.loads(path.read_text())
         if result["status"] == "finished":
-            runstore.write_json(path, bare(result))
+            records.write_result(path.parent, bare(result))
     for path in store.rglob(runstore.METRICS):
-        runstore.write_metrics(path, [bare(json.loads(line))
-                                      for line in path.read_text().splitlines()])
+        records.write_metrics(path.parent, [bare(json.loads(line))
+                                            for line in path.read_text().splitlines()])
 
 
 def test_an_old_store_reports_the_same_numbers(board, store, tmp_path):

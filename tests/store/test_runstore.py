@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from bnnbench.errors import BnnbenchError
-from bnnbench.store import runstore
+from bnnbench.store import records, runstore
 from bnnbench.store.reader import CellRecord
 
 
@@ -44,7 +44,7 @@ def test_save_checkpoint_keeps_the_previous_one(tmp_path):
     ("[1]", "a JSON list, not an object"),
 ])
 def test_damage_names_the_file_and_what_is_wrong(tmp_path, text, problem):
-    runstore.write_json(tmp_path / runstore.CONFIG, {"cell": {}})
+    records.write_config(tmp_path, {"cell": {}})
     (tmp_path / runstore.RESULT).write_bytes(text.encode("utf-8", "surrogateescape"))
     record = CellRecord(tmp_path)
     message = record.damage
@@ -53,7 +53,7 @@ def test_damage_names_the_file_and_what_is_wrong(tmp_path, text, problem):
 
 
 def test_a_garbage_metrics_line_is_named_with_its_number(tmp_path):
-    runstore.write_metrics(tmp_path / runstore.METRICS, [{"epoch": 0}, {"epoch": 1}])
+    records.write_metrics(tmp_path, [{"epoch": 0}, {"epoch": 1}])
     with open(tmp_path / runstore.METRICS, "a") as fh:
         fh.write("garbage\n")
     with pytest.raises(BnnbenchError, match=rf"{tmp_path / runstore.METRICS}:3 is damaged"):
