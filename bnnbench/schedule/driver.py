@@ -216,7 +216,9 @@ def _progress(grid: Grid, todo: list[ResolvedCell], runs: RunStore, options: Ray
     from . import progress as live  # imports Ray: only once Ray's environment is set
 
     planned = {c.id: c.planned_epochs for c in todo}
-    done = {cid: len(runs[cid].metrics) for cid in planned if runs[cid].metrics}
+    # a damaged cell's epochs are rewritten from its checkpoint when it trains: none counted
+    done = {cid: len(runs[cid].metrics) for cid in planned
+            if not runs[cid].damage and runs[cid].metrics}
     labels = {c.id: f"{c.config.dataset} {c.config.arch} {describe(c.given)} s{c.config.seed}"
               for c in todo}
     return live.GridProgress(

@@ -44,3 +44,24 @@ def test_a_log_gets_one_progress_line_per_period(tmp_path):
     assert [line for line in lines if line.startswith("progress:")] == [
         "progress: 1/3 finished | 1 running | 0 failed | ETA 6s | a 1/4 top1 1.00"]
     assert lines[0].endswith("start a")
+
+
+def test_a_cell_with_damaged_metrics_counts_no_epoch_instead_of_stopping_the_grid(tmp_path):
+    """The driver repairs such a cell (train_cell rewrites its metrics from the checkpoint);
+    its progress must not read the damaged file."""
+    from grids import write_grid
+    from runstores import write_grid_cell
+
+    from bnnbench.experiment import grid as grids
+    from bnnbench.schedule.driver import RayOptions, _progress
+    from bnnbench.store import runstore
+    from bnnbench.store.reader import RunStore
+
+    grid = grids.load_grid(write_grid(tmp_path, '["xnor", "sign_ste"]', epochs=2))
+    store = tmp_path / "store"
+    damaged, intact = (write_grid_cell(store, cell, "partial") for cell in grid.cells)
+    (damaged / runstore.METRICS).write_text('{"epoch": 0, "top1"')
+    view = _progress(grid, grid.cells, RunStore(store), RayOptions(), finished=0, failed=0,
+                     echo=[].append)
+    assert view.done == {intact.name: 1}
+    assert view.planned == {cell.id: 2 for cell in grid.cells}
