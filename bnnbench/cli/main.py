@@ -55,7 +55,7 @@ def main(argv=None):
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         cli.main(args=argv, prog_name="bnnbench", standalone_mode=False)
-    except click.exceptions.Abort as exc:
+    except click.exceptions.Abort:
         term = bool(TERMINATED)
         click.echo(f"{'terminated (SIGTERM)' if term else 'interrupted'}: rerun the same command "
                    "to resume (finished epochs and cells are kept)", err=True)
