@@ -110,9 +110,9 @@ class CellRecord:
 
     @cached_property
     def stale_reason(self) -> str | None:
-        """"recipe" or "code" when config.json (whatever the other records) describes another
-        cell than today's code would train (see `stale_reason`), else None (also when it
-        cannot be read: that is the folder's damage)."""
+        """Why config.json (whatever the other records) describes another cell than today's
+        code would train: "recipe" or "code" (see `stale_reason`); None when it does not, or
+        cannot be read (that is the folder's damage)."""
         try:
             value, _ = self._file(runstore.CONFIG)
         except OSError:
@@ -129,8 +129,9 @@ class CellRecord:
     def reason(self) -> str | None:
         """Why a damaged or stale cell is so: the damage, or "recipe" / "code"; else None."""
         status = self.status
-        return self.damage if status == "damaged" else self.stale_reason if (
-            status == "stale") else None
+        if status == "damaged":
+            return self.damage
+        return self.stale_reason if status == "stale" else None
 
 
 def _parse(path: Path) -> tuple[Any, str | None]:
